@@ -1,0 +1,239 @@
+"""Stage 1 — the canonical store (SeisBench format).
+
+A store is a folder with ``metadata.csv`` and ``waveforms.hdf5`` laid out as SeisBench expects
+(``data_format`` group, waveforms in ``data/``), so ``seisbench.data.WaveformDataset(path)``
+opens it, and we can read SeisBench datasets the same way. Waveforms are stored in buckets:
+one HDF5 dataset of shape ``(n_traces, n_components, n_samples)`` per bucket, and trace names
+of the SeisBench form ``"bucket3$17,:3,:6000"``.
+
+Writing is atomic: :class:`StoreWriter` writes into a sibling temporary folder and renames it
+over the target only when :meth:`StoreWriter.close` succeeds, so a failure midway never leaves
+a half-written store and re-running a job replaces the old store in one step.
+
+Column names follow SeisBench plus ours with units in the name (DESIGN.md §4).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import uuid
+from pathlib import Path
+from typing import Any, Iterable
+
+import h5py
+import numpy as np
+import pandas as pd
+
+#: Columns every HEGGS store has, in this order (extra columns may follow).
+COLUMNS: tuple[str, ...] = (
+    "trace_name",
+    "source_id",
+    "source_origin_time",
+    "source_latitude_deg",
+    "source_longitude_deg",
+    "source_depth_km",
+    "source_magnitude",
+    "source_magnitude_type",
+    "station_network_code",
+    "station_code",
+    "station_location_code",
+    "station_latitude_deg",
+    "station_longitude_deg",
+    "station_elevation_m",
+    "trace_channel",
+    "trace_sampling_rate_hz",
+    "trace_start_time",
+    "trace_npts",
+    "trace_component_order",
+    "trace_units",
+    "trace_P_arrival_sample",
+    "trace_S_arrival_sample",
+    "trace_arrivals_source",
+    "trace_valid_start_sample",
+    "trace_valid_end_sample",
+    "trace_band_min_hz",
+    "trace_band_max_hz",
+    "path_ep_distance_km",
+    "path_azimuth_deg",
+    "path_back_azimuth_deg",
+    "split",
+    "provenance",
+)
+
+#: Units a store may hold. Physical units are acceleration in m/s²; ``counts`` marks records
+#: whose instrument response is unknown (shape-only use).
+UNITS_PHYSICAL = "m/s2"
+UNITS_COUNTS = "counts"
+
+_TRACE_RE = re.compile(r"^(?P<bucket>[^$]+)\$(?P<row>\d+),:(?P<nc>\d+),:(?P<ns>\d+)$")
+
+
+class StoreWriter:
+    """Write a store atomically, bucket by bucket (memory bounded by one bucket).
+
+    Parameters
+    ----------
+    path : target folder; replaced as a whole on successful :meth:`close`.
+    component_order : e.g. ``"ENZ"``.
+    sampling_rate_hz : sampling rate of every trace.
+    n_samples : samples per trace.
+    bucket_size : traces per HDF5 dataset.
+    attrs : extra attributes stored in ``data_format`` (e.g. the window config as JSON).
+
+    Use as a context manager; an exception inside the block discards everything written.
+    """
+
+    def __init__(
+        self,
+        path: str | Path,
+        component_order: str,
+        sampling_rate_hz: float,
+        n_samples: int,
+        bucket_size: int = 1024,
+        attrs: dict[str, Any] | None = None,
+    ):
+        self.path = Path(path)
+        self.component_order = component_order
+        self.sampling_rate_hz = float(sampling_rate_hz)
+        self.n_samples = int(n_samples)
+        self.bucket_size = int(bucket_size)
+        self._tmp = self.path.parent / f".{self.path.name}.tmp-{uuid.uuid4().hex[:8]}"
+        self._tmp.mkdir(parents=True)
+        self._h5 = h5py.File(self._tmp / "waveforms.hdf5", "w")
+        fmt = self._h5.create_group("data_format")
+        fmt.attrs["component_order"] = component_order
+        fmt.attrs["dimension_order"] = "CW"
+        fmt.attrs["sampling_rate"] = self.sampling_rate_hz
+        fmt.attrs["measurement"] = "acceleration"
+        fmt.attrs["unit"] = "m/s2 (see metadata column trace_units; 'counts' where response unknown)"
+        fmt.attrs["instrument_response"] = "removed where known"
+        for k, v in (attrs or {}).items():
+            fmt.attrs[k] = v if isinstance(v, (str, int, float)) else json.dumps(v)
+        self._data = self._h5.create_group("data")
+        self._rows: list[dict[str, Any]] = []
+        self._buf: list[np.ndarray] = []
+        self._bucket = 0
+        self._closed = False
+
+    def add(self, waveform: np.ndarray, metadata: dict[str, Any]) -> str:
+        """Add one trace.
+
+        waveform : (n_components, n_samples) float, store units (m/s² or counts).
+        metadata : column -> value (``trace_name`` is assigned here and returned).
+        """
+        w = np.asarray(waveform, dtype=np.float32)
+        want = (len(self.component_order), self.n_samples)
+        if w.shape != want:
+            raise ValueError(f"waveform shape {w.shape} != expected {want}")
+        if not np.all(np.isfinite(w)):
+            raise ValueError("waveform contains NaN or inf")
+        name = f"bucket{self._bucket}${len(self._buf)},:{want[0]},:{want[1]}"
+        row = dict(metadata)
+        row["trace_name"] = name
+        row.setdefault("trace_sampling_rate_hz", self.sampling_rate_hz)
+        row.setdefault("trace_component_order", self.component_order)
+        row.setdefault("trace_npts", self.n_samples)
+        self._rows.append(row)
+        self._buf.append(w)
+        if len(self._buf) >= self.bucket_size:
+            self._flush()
+        return name
+
+    def _flush(self) -> None:
+        if not self._buf:
+            return
+        self._data.create_dataset(f"bucket{self._bucket}", data=np.stack(self._buf), chunks=(1, *self._buf[0].shape))
+        self._buf = []
+        self._bucket += 1
+
+    def close(self) -> Path:
+        """Finish writing and move the store into place (replacing an older one)."""
+        if self._closed:
+            return self.path
+        self._flush()
+        self._h5.close()
+        meta = pd.DataFrame(self._rows)
+        cols = [c for c in COLUMNS if c in meta.columns] + [c for c in meta.columns if c not in COLUMNS]
+        meta = meta.reindex(columns=cols)
+        meta.to_csv(self._tmp / "metadata.csv", index=False)
+        old = None
+        if self.path.exists():
+            old = self.path.parent / f".{self.path.name}.old-{uuid.uuid4().hex[:8]}"
+            os.replace(self.path, old)
+        os.replace(self._tmp, self.path)
+        if old is not None:
+            shutil.rmtree(old, ignore_errors=True)
+        self._closed = True
+        return self.path
+
+    def abort(self) -> None:
+        """Discard everything written so far."""
+        if self._closed:
+            return
+        try:
+            self._h5.close()
+        finally:
+            shutil.rmtree(self._tmp, ignore_errors=True)
+            self._closed = True
+
+    def __enter__(self) -> "StoreWriter":
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        if exc_type is None:
+            self.close()
+        else:
+            self.abort()
+
+
+class Store:
+    """Read a store (ours or any SeisBench-format dataset folder).
+
+    ``metadata`` is a DataFrame (one row per trace). Waveforms are read lazily; the HDF5 file is
+    opened on first access in each process, so a Store can be handed to DataLoader workers.
+    """
+
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+        meta_path = self.path / "metadata.csv"
+        if not meta_path.exists():
+            raise FileNotFoundError(f"{self.path} is not a store: no metadata.csv")
+        self.metadata = pd.read_csv(meta_path, low_memory=False)
+        self._h5: h5py.File | None = None
+        self._pid: int | None = None
+
+    def _file(self) -> h5py.File:
+        if self._h5 is None or self._pid != os.getpid():
+            self._h5 = h5py.File(self.path / "waveforms.hdf5", "r")
+            self._pid = os.getpid()
+        return self._h5
+
+    @property
+    def data_format(self) -> dict[str, Any]:
+        return dict(self._file()["data_format"].attrs)
+
+    def __len__(self) -> int:
+        return len(self.metadata)
+
+    def waveform(self, index: int) -> np.ndarray:
+        """(n_components, n_samples) float32 of row ``index``, in the row's ``trace_units``."""
+        return self.waveform_by_name(str(self.metadata["trace_name"].iloc[index]))
+
+    def waveform_by_name(self, trace_name: str) -> np.ndarray:
+        m = _TRACE_RE.match(trace_name)
+        data = self._file()["data"]
+        if m is None:
+            return np.asarray(data[trace_name], dtype=np.float32)
+        return np.asarray(data[m["bucket"]][int(m["row"]), : int(m["nc"]), : int(m["ns"])], dtype=np.float32)
+
+    def waveforms(self, indices: Iterable[int]) -> np.ndarray:
+        """(len(indices), n_components, n_samples) float32."""
+        return np.stack([self.waveform(i) for i in indices])
+
+    def close(self) -> None:
+        if self._h5 is not None:
+            self._h5.close()
+            self._h5 = None
