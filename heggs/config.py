@@ -95,3 +95,10 @@ def load(cls: type[T], path: str | Path) -> T:
 def save(cfg: Any, path: str | Path) -> None:
     """Write a config dataclass to JSON."""
     Path(path).write_text(json.dumps(to_dict(cfg), indent=2, sort_keys=True) + "\n")
+
+
+# --- model (owned by the model stage) -------------------------------------------------------
+
+# --- training (owned by the training stage) -------------------------------------------------
+
+# --- simulation (owned by the simulator stage) ----------------------------------------------

@@ -142,6 +142,12 @@ class StoreWriter:
             self._flush()
         return name
 
+    def add_file(self, name: str, content: str | bytes) -> None:
+        """Write a side file (e.g. the ingest report) into the store folder, atomically with it."""
+        mode = "wb" if isinstance(content, bytes) else "w"
+        with open(self._tmp / name, mode) as f:
+            f.write(content)
+
     def _flush(self) -> None:
         if not self._buf:
             return
@@ -187,6 +193,36 @@ class StoreWriter:
             self.close()
         else:
             self.abort()
+
+
+def assign_splits(
+    source_ids: Iterable[str], fractions: tuple[float, float, float] = (0.8, 0.0, 0.2), seed: int = 0
+) -> np.ndarray:
+    """Split labels (``"train"``, ``"dev"``, ``"test"``) by EVENT, never by trace.
+
+    Each source_id is hashed with ``seed`` to a number in [0, 1) that picks its split, so every
+    trace of one event gets the same label, the result does not depend on order or on which
+    other events are present (adding events never moves old ones), and it is reproducible.
+
+    source_ids : (n,) event identifiers. Returns (n,) object array of labels.
+    """
+    import hashlib
+
+    f = np.asarray(fractions, dtype=float)
+    if f.shape != (3,) or np.any(f < 0) or not np.isclose(f.sum(), 1.0):
+        raise ValueError(f"split fractions must be three non-negative numbers summing to 1, got {fractions}")
+    edges = np.cumsum(f)
+    labels = np.array(["train", "dev", "test"], dtype=object)
+    out = []
+    cache: dict[str, str] = {}
+    for sid in source_ids:
+        sid = str(sid)
+        if sid not in cache:
+            h = hashlib.sha256(f"{seed}:{sid}".encode()).digest()
+            u = int.from_bytes(h[:8], "big") / 2**64
+            cache[sid] = labels[min(int(np.searchsorted(edges, u, side="right")), 2)]
+        out.append(cache[sid])
+    return np.array(out, dtype=object)
 
 
 class Store:

@@ -52,3 +52,22 @@ def test_store_opens_with_seisbench(tmp_path):
     ds = sbd.WaveformDataset(tmp_path / "s", component_order="ENZ")
     assert len(ds) == 2
     np.testing.assert_array_equal(ds.get_waveforms(1), waves[1])
+
+
+def test_assign_splits_by_event_is_stable():
+    from heggs.store import assign_splits
+
+    ids = [f"ev{i}" for i in range(200) for _ in range(3)]
+    lab = assign_splits(ids, (0.8, 0.0, 0.2), seed=1)
+    per_event = {}
+    for sid, s in zip(ids, lab):
+        per_event.setdefault(sid, set()).add(s)
+    assert all(len(v) == 1 for v in per_event.values())  # never one event in two splits
+    frac_test = np.mean([next(iter(v)) == "test" for v in per_event.values()])
+    assert 0.1 < frac_test < 0.3
+    assert "dev" not in lab
+    # adding events does not move existing ones
+    lab2 = assign_splits(ids[:30] + ["new1", "new2"], (0.8, 0.0, 0.2), seed=1)
+    assert list(lab2[:30]) == list(lab[:30])
+    with pytest.raises(ValueError):
+        assign_splits(ids, (0.5, 0.1, 0.1))
