@@ -6,6 +6,8 @@ Sections below are one per command.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import click
 
 from . import __version__
@@ -19,11 +21,415 @@ def main() -> None:
 
 # --- ingest ---------------------------------------------------------------------------------
 
+
+def _ingest_kinds(paths, kind):
+    """[(path, adapter kind)]: ``auto`` asks heggs.archives.detect_kind, else generic."""
+    from pathlib import Path
+
+    out = []
+    for p in paths:
+        k = kind
+        if k == "auto":
+            try:
+                from .archives import detect_kind
+            except ImportError:  # archive adapters not available: generic scan
+                detect_kind = None
+            k = (detect_kind(Path(p)) if detect_kind else None) or "generic"
+        elif k != "generic":
+            from .archives import ADAPTERS
+
+            if k not in ADAPTERS:
+                raise click.BadParameter(f"unknown kind {k!r}; known: auto, generic, {', '.join(sorted(ADAPTERS))}")
+        out.append((Path(p), k))
+    return out
+
+
+def _ingest_items(kinds, stations, events):
+    """Chain the adapters' item streams (lazy: nothing is read up front)."""
+    from .scan import scan_archive
+
+    for p, k in kinds:
+        if k == "generic":
+            yield from scan_archive([p], station_files=stations, event_files=events)
+        else:
+            from .archives import ADAPTERS
+
+            yield from ADAPTERS[k](p)
+
+
+@main.command("ingest")
+@click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True))
+@click.option("--out", "out", required=True, type=click.Path(file_okay=False), help="Store folder to (re)write.")
+@click.option("--kind", default="auto", show_default=True,
+              help="Archive adapter: auto (detect, else generic), generic, or a heggs.archives kind.")
+@click.option("--catalog", "catalogs", multiple=True, type=click.Path(exists=True, dir_okay=False),
+              help="Catalog file(s) for event association: QuakeML, Nordic S-file, CSV (repeatable).")
+@click.option("--stations", "stations", multiple=True, type=click.Path(exists=True, dir_okay=False),
+              help="StationXML/RESP/dataless file(s) for the generic adapter (repeatable).")
+@click.option("--events", "events", multiple=True, type=click.Path(exists=True, dir_okay=False),
+              help="Event file(s) naming the event of every record (generic adapter, repeatable).")
+@click.option("--length-s", type=click.FloatRange(min=0, min_open=True), help="Window length in s [60].")
+@click.option("--offset-s", type=float, help="Window start relative to the origin in s [0].")
+@click.option("--rate", type=click.FloatRange(min=0, min_open=True), help="Sampling rate of the store in Hz [100].")
+@click.option("--components", help="Component order of the store, letters of ENZ [ENZ].")
+@click.option("--band-min", type=click.FloatRange(min=0, min_open=True), help="Band-pass low corner in Hz [1].")
+@click.option("--band-max", type=click.FloatRange(min=0, min_open=True),
+              help="Band-pass high corner in Hz, capped at 0.9 x each record's Nyquist [45].")
+@click.option("--config", "config_file", type=click.Path(exists=True, dir_okay=False),
+              help="IngestConfig JSON (window flags given here override its window).")
+@click.option("--workers", default=1, show_default=True, type=click.IntRange(1))
+@click.option("--quiet", is_flag=True, help="No progress bar.")
+def ingest_cmd(paths, out, kind, catalogs, stations, events, length_s, offset_s, rate, components, band_min,
+               band_max, config_file, workers, quiet) -> None:
+    """Turn raw archives into a canonical HEGGS store (SeisBench format).
+
+    \b
+    heggs ingest data/pysep --kind generic --out stores/pysep
+    heggs ingest gmprocess/ --catalog multiple_events/catalog.csv --out stores/gm --workers 2
+    """
+    from . import config as C
+    from .catalog import Catalog
+    from .ingest import ingest
+
+    cfg = C.load(C.IngestConfig, config_file) if config_file else C.IngestConfig()
+    w = cfg.window
+    for name, value in (("length_s", length_s), ("offset_s", offset_s), ("sampling_rate_hz", rate),
+                        ("components", components.upper() if components else None),
+                        ("band_min_hz", band_min), ("band_max_hz", band_max)):
+        if value is not None:
+            setattr(w, name, value)
+    if not w.components or set(w.components) - set("ENZ") or len(set(w.components)) != len(w.components):
+        raise click.BadParameter(f"components must be distinct letters of ENZ, got {w.components!r}")
+    if w.band_max_hz <= w.band_min_hz:
+        raise click.BadParameter(f"band max {w.band_max_hz} Hz must exceed band min {w.band_min_hz} Hz")
+    try:
+        catalog = Catalog.from_files(catalogs) if catalogs else None
+    except (ValueError, FileNotFoundError) as e:
+        raise click.ClickException(f"cannot read catalog: {e}") from e
+    kinds = _ingest_kinds(paths, kind)
+    # adapters know their archive's own catalogs (gmprocess event.json files, catalog CSVs)
+    from .archives import source_catalog
+
+    own = [ev for p, k in kinds if k != "generic" for ev in source_catalog(p, k)]
+    if own:
+        catalog = Catalog(list(catalog.events if catalog is not None else []) + own)
+    for p, k in kinds:
+        click.echo(f"{p}: adapter {k}", err=True)
+    items = _ingest_items(kinds, stations, events)
+    report = ingest(items, out, cfg, catalog=catalog, progress=not quiet, workers=workers,
+                    adapter="+".join(sorted({k for _, k in kinds})))
+    s = report.summary
+    click.echo(f"store          {report.store}")
+    for k in ("inputs", "records", "events", "paired_events", "stations", "skipped"):
+        click.echo(f"{k:<15}{s[k]}")
+    click.echo("units          " + ", ".join(f"{u}: {n}" for u, n in s["units"].items()))
+    if s["skips_by_reason"]:
+        click.echo("skips by reason:")
+        for r, n in sorted(s["skips_by_reason"].items(), key=lambda x: -x[1]):
+            click.echo(f"  {n:>6}  {r}")
+    click.echo(f"report         {report.store / 'ingest_report.csv'} (summary: ingest_summary.json)")
+
+
 # --- inspect --------------------------------------------------------------------------------
+
+
+@main.command("inspect")
+@click.argument("store", type=click.Path(exists=True, file_okay=False))
+@click.option("--event", "event", help="source_id to draw (default: the event with the most stations).")
+@click.option("--out", "out", type=click.Path(file_okay=False),
+              help="Folder for summary.json and the PNGs (default: ./<store name>-inspect).")
+@click.option("--components", default="Z", show_default=True,
+              help="Components in the record section, e.g. Z or ENZ.")
+@click.option("--max-traces", default=60, show_default=True, type=click.IntRange(1),
+              help="Thin the record section evenly in distance above this many records.")
+@click.option("--no-plots", is_flag=True, help="Only the summary.")
+@click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
+def inspect_cmd(store, event, out, components, max_traces, no_plots, as_json) -> None:
+    """Summarise a store and draw a map and a record section of one event.
+
+    \b
+    heggs inspect STORE
+    heggs inspect STORE --event ci38457511 --components ENZ --out figs/
+    """
+    import json
+    from pathlib import Path
+
+    from . import inspect as I
+
+    out = Path(out) if out else Path.cwd() / f"{Path(store).resolve().name}-inspect"
+    try:
+        res = I.inspect_store(store, out, event=event, show=components.upper(), max_traces=max_traces,
+                              plots=not no_plots)
+    except (ValueError, FileNotFoundError, KeyError) as e:
+        raise click.ClickException(str(e)) from e
+    click.echo(json.dumps(res["summary"], indent=2) if as_json else I.format_summary(res["summary"]))
+    if res["event"] is not None:
+        click.echo(f"event drawn  {res['event']}", err=as_json)
+    for f in res["files"]:
+        click.echo(f"wrote        {f}", err=as_json)
 
 # --- simulate -------------------------------------------------------------------------------
 
+
+def _floats(text: str, n: int, what: str) -> list[float]:
+    try:
+        vals = [float(x) for x in str(text).split(",")]
+    except ValueError:
+        raise click.BadParameter(f"{what}: expected {n} comma-separated numbers, got {text!r}") from None
+    if len(vals) != n:
+        raise click.BadParameter(f"{what}: expected {n} comma-separated numbers, got {text!r}")
+    return vals
+
+
+@main.command("simulate")
+@click.option("--out", required=True, type=click.Path(dir_okay=True),
+              help="output store folder, or FILE.mseed in single-record mode (--event/--station)")
+@click.option("--catalog", type=click.Path(exists=True, dir_okay=False),
+              help="scenario catalog CSV (latitude, longitude, depth_km, magnitude [Mw], ...)")
+@click.option("--n-events", type=int, help="random events (Gutenberg-Richter magnitudes) in --region")
+@click.option("--region", help="minlat,maxlat,minlon,maxlon for random events/stations")
+@click.option("--mag-min", type=float, default=3.0, show_default=True)
+@click.option("--mag-max", type=float, default=6.0, show_default=True)
+@click.option("--b-value", type=float, default=1.0, show_default=True)
+@click.option("--stations", "stations_csv", type=click.Path(exists=True, dir_okay=False),
+              help="station CSV (latitude, longitude [, network, station, location, elevation_m, vs30_m_s])")
+@click.option("--n-stations", type=int, help="random stations in --region")
+@click.option("--event", help="single record: LAT,LON,DEPTH_KM,MW")
+@click.option("--station", help="single record: LAT,LON")
+@click.option("--origin-time", default="2020-01-01T00:00:00", show_default=True,
+              help="single record: origin time (UTC, ISO 8601); the record starts there")
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--workers", type=int, default=1, show_default=True, help="processes")
+@click.option("--model", default=None, help="1-D velocity model: TauP name (iasp91) or a .tvel/.nd file")
+@click.option("--config", "config_path", type=click.Path(exists=True, dir_okay=False),
+              help="SimulateConfig JSON (partial; unknown keys are errors)")
+@click.option("--no-progress", is_flag=True, help="hide the progress bar")
+def simulate_cmd(out, catalog, n_events, region, mag_min, mag_max, b_value, stations_csv, n_stations, event, station,
+                 origin_time, seed, workers, model, config_path, no_progress):
+    """Stochastic point-source simulation (Boore 2003): a paired store, or one record.
+
+    \b
+    Store:  heggs simulate --out STORE (--catalog CSV | --n-events N --region ...) (--stations CSV | --n-stations K)
+    Record: heggs simulate --event LAT,LON,DEPTH,MAG --station LAT,LON --out FILE.mseed
+    """
+    import json
+    from pathlib import Path
+
+    from .config import SimulateConfig, load
+    from . import simulate as sim
+
+    cfg = load(SimulateConfig, config_path) if config_path else SimulateConfig()
+    if model:
+        cfg.velocity_model = model
+    try:
+        if event or station:
+            if not (event and station):
+                raise click.UsageError("single-record mode needs both --event LAT,LON,DEPTH,MAG and --station LAT,LON")
+            if catalog or n_events or stations_csv or n_stations:
+                raise click.UsageError("--event/--station cannot be combined with --catalog/--n-events/--stations/--n-stations")
+            la, lo, dep, mag = _floats(event, 4, "--event")
+            sla, slo = _floats(station, 2, "--station")
+            if Path(out).suffix.lower() not in (".mseed", ".miniseed", ".ms"):
+                raise click.BadParameter(f"single-record output must be a .mseed file, got {out!r}", param_hint="--out")
+            from obspy import UTCDateTime
+
+            try:
+                origin = str(UTCDateTime(origin_time))
+            except Exception:
+                raise click.BadParameter(f"not a time: {origin_time!r}", param_hint="--origin-time") from None
+            wave, info = sim.simulate_record(la, lo, dep, mag, sla, slo, seed=seed, cfg=cfg)
+            st = sim.to_stream(wave, info, origin_time=origin, cfg=cfg)
+            st.write(str(out), format="MSEED", encoding="FLOAT32")
+            click.echo(json.dumps({"out": str(out), "origin_time": origin, **info}, default=float))
+            return
+        if bool(catalog) == bool(n_events):
+            raise click.UsageError("give exactly one of --catalog CSV or --n-events N (with --region)")
+        if bool(stations_csv) == bool(n_stations):
+            raise click.UsageError("give exactly one of --stations CSV or --n-stations K (with --region)")
+        reg = _floats(region, 4, "--region") if region else None
+        if (n_events or n_stations) and reg is None:
+            raise click.UsageError("--n-events/--n-stations need --region minlat,maxlat,minlon,maxlon")
+        if catalog:
+            events = sim.read_catalog(catalog)
+            scenario = {"events": f"catalog {Path(catalog).resolve()}"}
+        else:
+            events = sim.random_events(n_events, reg, mag_min, mag_max, b_value, seed=seed, cfg=cfg)
+            scenario = {"events": "random", "n_events": n_events, "region": reg, "mag_min": mag_min,
+                        "mag_max": mag_max, "b_value": b_value}
+        if stations_csv:
+            stations = sim.read_stations(stations_csv, cfg)
+            scenario["stations"] = f"csv {Path(stations_csv).resolve()}"
+        else:
+            stations = sim.random_stations(n_stations, reg, seed=seed, cfg=cfg)
+            scenario.update(stations="random", n_stations=n_stations, station_region=reg)
+        summary = sim.simulate_store(out, events, stations, cfg, seed=seed, workers=workers,
+                                     progress=not no_progress, scenario=scenario)
+        click.echo(json.dumps(summary, indent=2, sort_keys=True))
+    except (ValueError, FileNotFoundError) as e:
+        raise click.ClickException(str(e)) from e
+
+
+# --- generate -------------------------------------------------------------------------------
+
+
+def _latlon(text: str, what: str) -> tuple[float, float]:
+    try:
+        lat, lon = (float(x) for x in text.split(","))
+    except ValueError:
+        raise click.BadParameter(f"{what} must be LAT,LON (degrees), got {text!r}") from None
+    return lat, lon
+
+
+@main.command("generate")
+@click.option("--model", "model_path", type=click.Path(), default=None, help="Checkpoint or run folder (default: the bundled default model).")
+@click.option("--event", "event", default=None, metavar="LAT,LON,DEPTH_KM,MAG", help="Scenario event.")
+@click.option("--station", "station", default=None, metavar="LAT,LON", help="Target station.")
+@click.option("--origin-time", default=None, help="Origin time (ISO 8601, UTC); records start here.")
+@click.option("--scenarios", type=click.Path(), default=None, help="CSV of scenarios, one row each (see docs).")
+@click.option("--section", is_flag=True, help="Virtual stations along a line (or grid) for --event.")
+@click.option("--azimuth", type=float, default=0.0, show_default=True, help="Section line azimuth (deg from north).")
+@click.option("--max-distance", type=float, default=100.0, show_default=True, help="Section length / grid half-width (km).")
+@click.option("--n-stations", type=int, default=10, show_default=True, help="Section stations (grid: per side).")
+@click.option("--grid", is_flag=True, help="Section on a grid instead of a line.")
+@click.option("--source", "source", type=click.Path(), default=None, help="Real record of the same event (imputation).")
+@click.option("--source-station", default=None, metavar="LAT,LON", help="Source station coordinates (unless in its headers).")
+@click.option("--source-inventory", type=click.Path(), default=None, help="StationXML of the source (response, coordinates).")
+@click.option("--source-units", type=click.Choice(["counts", "m/s2", "cm/s2", "m/s", "cm/s"]), default=None)
+@click.option("-n", "--samples", type=int, default=1, show_default=True, help="Ensemble members per target.")
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--steps", type=int, default=None, help="Sampler steps (default: the model's).")
+@click.option("--t-start", type=int, default=None, help="Start noise level with --source (default: the model's).")
+@click.option("--batch-size", type=int, default=16, show_default=True)
+@click.option("--format", "fmt", type=click.Choice(["mseed", "sac", "hdf5", "seisbench"]), default="mseed", show_default=True)
+@click.option("--out", "out", type=click.Path(), required=True, help="Output folder.")
+@click.option("--png/--no-png", default=True, show_default=True, help="A PNG per scenario (and a record section with --section).")
+@click.option("--strict", is_flag=True, help="Refuse targets outside the model's training ranges instead of warning.")
+@click.option("--device", default="auto", show_default=True)
+@click.option("--quiet", is_flag=True)
+def generate_cmd(model_path, event, station, origin_time, scenarios, section, azimuth, max_distance, n_stations, grid,
+                 source, source_station, source_inventory, source_units, samples, seed, steps, t_start, batch_size,
+                 fmt, out, png, strict, device, quiet):
+    """Generate records for scenarios: one (--event/--station), many (--scenarios CSV), a section
+    (--section), with or without a real --source record of the same event."""
+    from .generate import HEGGS
+    from .scenario import ScenarioError, make_target, read_scenarios, section_targets
+
+    out_dir = Path(out)
+    try:
+        if scenarios:
+            if event or station or section:
+                raise click.UsageError("--scenarios cannot be combined with --event/--station/--section")
+            rows = read_scenarios(scenarios, default_samples=samples, default_seed=seed)
+        else:
+            if not event:
+                raise click.UsageError("give --event LAT,LON,DEPTH_KM,MAG (with --station or --section) or --scenarios CSV")
+            try:
+                elat, elon, edep, mag = (x.strip() for x in event.split(","))
+            except ValueError:
+                raise click.BadParameter(f"--event must be LAT,LON,DEPTH_KM,MAG, got {event!r}") from None
+            base = dict(event_lat=elat, event_lon=elon, event_depth_km=edep, magnitude=mag, origin_time=origin_time,
+                        n_samples=samples, seed=seed)
+            if section:
+                ev = make_target(station_lat=elat, station_lon=elon, **base)
+                rows = section_targets(ev, azimuth_deg=azimuth, max_distance_km=max_distance, n_stations=n_stations, grid=grid)
+            else:
+                if not station:
+                    raise click.UsageError("give --station LAT,LON (or --section)")
+                slat, slon = _latlon(station, "--station")
+                rows = [make_target(station_lat=slat, station_lon=slon, **base)]
+    except ScenarioError as e:
+        raise click.ClickException(str(e)) from None
+    if source and scenarios:
+        raise click.UsageError("--source applies to --event scenarios (one event); use the Python API for several")
+
+    try:
+        model = HEGGS.load(model_path, device=device)
+    except (FileNotFoundError, ValueError) as e:
+        raise click.ClickException(str(e)) from None
+    src = None
+    if source:
+        try:
+            first = next(r for r in rows if not isinstance(r, Exception))
+            src = model.prepare_source(source, first,
+                                       _latlon(source_station, "--source-station") if source_station else None,
+                                       source_units, source_inventory)
+        except ScenarioError as e:
+            raise click.ClickException(str(e)) from None
+    out_dir.mkdir(parents=True, exist_ok=True)
+    from .generate import run_scenarios
+
+    files, errors = run_scenarios(model, rows, out_dir, fmt=fmt, source=src, steps=steps, t_start=t_start,
+                                  batch_size=batch_size, strict=strict, png=png, section=section, progress=not quiet)
+    for e in errors:
+        click.echo(f"error: {e}", err=True)
+    click.echo(f"wrote {len(files)} file(s) to {out_dir}" + (f"; {len(errors)} target(s) failed" if errors else ""))
+    if errors:
+        raise SystemExit(1)
+
+
 # --- train ----------------------------------------------------------------------------------
+
+
+@main.command("train")
+@click.option("--data", "data", type=click.Path(exists=True, file_okay=False), help="Store folder (SeisBench format).")
+@click.option("--out", "out", required=True, type=click.Path(file_okay=False), help="Run folder (checkpoints, log.jsonl).")
+@click.option("--config", "config_path", type=click.Path(exists=True, dir_okay=False),
+              help="Training config JSON (e.g. configs/tiny.json); flags override it.")
+@click.option("--preset", type=click.Choice(["tiny", "paper"]), help="Replace the config's model block by this preset.")
+@click.option("--steps", type=int, help="Total optimizer steps (with --resume: may extend the run).")
+@click.option("--batch-size", type=int, help="Global pairs per optimizer step (split over processes).")
+@click.option("--lr", type=float, help="Peak learning rate.")
+@click.option("--grad-accum", type=int, help="Gradient-accumulation micro-steps per optimizer step.")
+@click.option("--checkpoint-interval", type=int, help="Steps between checkpoints.")
+@click.option("--log-interval", type=int, help="Steps between log.jsonl lines.")
+@click.option("--seed", type=int, help="Seed of initialisation, data order and noise.")
+@click.option("--num-workers", type=int, help="DataLoader worker processes per training process.")
+@click.option("--amp", type=click.Choice(["auto", "bf16", "off"]), help="bf16 autocast (auto: on CUDA only).")
+@click.option("--resume", is_flag=True, help="Continue from the newest checkpoint in --out.")
+@click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda (under torchrun: one GPU per process).")
+@click.option("--no-progress", is_flag=True, help="No progress bar.")
+def train_cmd(data, out, config_path, preset, steps, batch_size, lr, grad_accum, checkpoint_interval,
+              log_interval, seed, num_workers, amp, resume, device, no_progress) -> None:
+    """Train a HEGGS model on a store (one process, or many under torchrun).
+
+    \b
+    heggs train --data STORE --out runs/tiny --config configs/tiny.json
+    torchrun --nproc_per_node 4 -m heggs.cli train --data STORE --out runs/paper --config configs/paper.json
+    heggs train --out runs/tiny --resume          # after a crash or kill
+
+    With --resume and a checkpoint in --out, the run continues with the configuration saved in
+    the checkpoint; only --steps (extend) and --data (the same store, moved) are taken from the
+    command line.
+    """
+    import os
+
+    from . import config as C
+    from . import train as T
+
+    cfg = C.load(C.TrainConfig, config_path) if config_path else C.TrainConfig()
+    if preset:
+        cfg.preset, cfg.model = preset, C.model_preset(preset)
+    overrides = {"data": data, "steps": steps, "batch_size": batch_size, "lr": lr, "grad_accum": grad_accum,
+                 "checkpoint_interval": checkpoint_interval, "log_interval": log_interval, "seed": seed,
+                 "num_workers": num_workers, "amp": amp}
+    for key, value in overrides.items():
+        if value is not None:
+            setattr(cfg, key, value)
+    resuming = resume and T.ckpt.latest_checkpoint(out) is not None  # then the checkpoint's config rules
+    if not cfg.data and not resuming:
+        raise click.UsageError("--data STORE is required (or 'data' in --config)")
+    try:
+        final = T.train(cfg, out, resume=resume, device=device, progress=not no_progress,
+                        steps=steps if resuming else None, data=data if resuming else None)
+    except (T.TrainingDiverged, ValueError, FileExistsError, FileNotFoundError) as e:
+        T.shutdown(ok=False)
+        raise click.ClickException(str(e)) from e
+    except BaseException:
+        T.shutdown(ok=False)
+        raise
+    T.shutdown()
+    if int(os.environ.get("RANK", "0")) == 0:
+        click.echo(f"final checkpoint: {final}")
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -49,11 +49,28 @@ class IngestConfig:
     #: catalog association tolerance (header origin vs. catalog origin)
     match_time_s: float = 60.0
     match_distance_km: float = 50.0
+    #: a header origin coarser than this (K-NET: to the minute) needs a catalog match
+    coarse_origin_s: float = 5.0
     #: 1-D model used by TauP for theoretical arrivals
     velocity_model: str = "iasp91"
     #: fraction of events (by source_id) in each split
     split_fractions: tuple[float, float, float] = (0.8, 0.0, 0.2)
     split_seed: int = 0
+    #: duplicate locations of one event (different files) are merged into one source_id when
+    #: this close: the Alpine S-file pairs are 0.3 s / 1.6 km apart, swarm events ~10 s apart
+    merge_time_s: float = 3.0
+    merge_distance_km: float = 20.0
+    merge_magnitude_diff: float = 1.0
+    #: zero-phase Butterworth band-pass corners (obspy ``filter(zerophase=True)``: the
+    #: effective order is twice this)
+    filter_corners: int = 4
+    #: cosine taper applied to the raw record ends before response removal / filtering (s)
+    taper_s: float = 1.0
+    #: response removal: water level in dB (None: the band-limiting pre_filt alone stabilises
+    #: the deconvolution); pre_filt corners are derived from the band (see heggs.canonical)
+    water_level_db: float | None = None
+    #: samples of raw record kept on each side of the window before processing (s)
+    margin_s: float = 20.0
 
 
 def _from_dict(cls: type[T], data: dict[str, Any]) -> T:
@@ -99,6 +116,259 @@ def save(cfg: Any, path: str | Path) -> None:
 
 # --- model (owned by the model stage) -------------------------------------------------------
 
+
+@dataclass
+class ModelConfig:
+    """Architecture and diffusion settings of a HEGGS model (see ``heggs/model.py``).
+
+    Named presets: :func:`model_preset` (``"tiny"``: seconds on a CPU; ``"paper"``: 60 s,
+    100 Hz, 3 components, for GPUs). ``amplitude_scale`` is a training-data statistic
+    (``heggs.spectrogram.fit_amplitude_scale``) that the trainer sets and saves with the
+    model; its default 1.0 only means "not fitted yet".
+    """
+
+    # -- signal ---------------------------------------------------------------------------
+    n_samples: int = 6000
+    sampling_rate_hz: float = 100.0
+    n_components: int = 3
+    n_conditions: int = 11
+    # -- spectrogram: power-law compressed complex STFT -----------------------------------
+    n_fft: int = 256
+    hop_length: int = 64
+    window: str = "hann"
+    #: magnitude compression exponent: |X|^alpha, phase kept
+    compression_alpha: float = 0.3
+    #: waveforms are divided by this (store units, m/s²) before the STFT so compressed
+    #: values are O(1); fitted on the physical-unit training records, saved with the model
+    amplitude_scale: float = 1.0
+    # -- autoencoder E_AE / D_AE (one entry per resolution; 2x downsampling between) ------
+    ae_channels: tuple[int, ...] = (64, 128)
+    ae_res_blocks: int = 1
+    latent_channels: int = 8
+    # -- amplitude correction module (side branch of D_AE) --------------------------------
+    acm_channels: int = 32
+    acm_dense_depth: int = 4
+    acm_attention_blocks: int = 2
+    acm_heads: int = 4
+    #: feed the pooled target-condition embedding to the ACM (FiLM); see model docs
+    acm_uses_condition: bool = True
+    # -- condition MLP tau_theta ----------------------------------------------------------
+    cond_hidden: int = 256
+    cond_layers: int = 5
+    cond_tokens: int = 8
+    cond_dim: int = 256
+    # -- latent U-Net x_theta -------------------------------------------------------------
+    unet_channels: tuple[int, ...] = (128, 256, 256)
+    unet_res_blocks: int = 2
+    #: levels (0 = full latent resolution) with self + cross-attention blocks
+    unet_attention_levels: tuple[int, ...] = (1, 2)
+    unet_heads: int = 8
+    dropout: float = 0.0
+    # -- eta: noised-source latent -> noised-target latent --------------------------------
+    eta_channels: int = 64
+    eta_blocks: int = 2
+    #: eta sees the source station's condition as well as the target's (our decision)
+    eta_uses_c_src: bool = True
+    # -- diffusion -------------------------------------------------------------------------
+    schedule: str = "cosine"
+    n_timesteps: int = 1000
+    # -- loss ------------------------------------------------------------------------------
+    #: counts (non-physical) targets are compared after normalising both spectrograms by
+    #: their own masked RMS, so they teach shape but never absolute amplitude
+    counts_shape_only: bool = True
+    #: weight of the masked compressed-MAGNITUDE term added to the complex spectrogram loss;
+    #: on by default: without it the complex loss collapses to predicting zero wherever the
+    #: phase is unpredictable (measured: benchmarks/model_loss_terms.py)
+    magnitude_loss_weight: float = 1.0
+    #: optional auxiliary latent term ||x_theta - sg(E_AE(X_tgt))||² (off by default; the
+    #: sampler's re-projection below is what ties x_theta to the encoder's latent space,
+    #: measured in benchmarks/model_sampling_ablation.py)
+    latent_loss_weight: float = 0.0
+    #: stop the latent term's gradient into the encoder (E_AE(X_tgt) is a fixed target; without
+    #: it the term can shrink the latent instead of moving x_theta)
+    latent_target_stop_grad: bool = True
+    # -- sampling --------------------------------------------------------------------------
+    sampler_steps: int = 25
+    #: re-project each intermediate x0 estimate of the DDIM chain onto the encoder's latent
+    #: space, x0 <- E_AE(D_AE(x0)), before re-noising it: the objective only constrains
+    #: D_AE(x0), so the raw x0 lies off the latents E_AE(X) that the chain was trained on
+    sampler_reproject: bool = True
+    #: start noise level for generation from a source record, as a fraction of n_timesteps
+    t_start_fraction: float = 0.6
+
+
+#: overrides of :class:`ModelConfig` defaults per named preset
+MODEL_PRESETS: dict[str, dict[str, Any]] = {
+    "paper": {},
+    "tiny": {
+        "n_fft": 128,
+        "hop_length": 64,
+        "ae_channels": (8, 16, 16),
+        "latent_channels": 4,
+        "acm_channels": 8,
+        "acm_dense_depth": 2,
+        "acm_attention_blocks": 1,
+        "acm_heads": 2,
+        "cond_hidden": 32,
+        "cond_tokens": 4,
+        "cond_dim": 32,
+        "unet_channels": (32, 32),
+        "unet_res_blocks": 1,
+        "unet_attention_levels": (1,),
+        "unet_heads": 2,
+        "eta_channels": 16,
+        "eta_blocks": 1,
+        "n_timesteps": 1000,
+        "sampler_steps": 10,
+    },
+}
+
+
+def model_preset(name: str, **overrides: Any) -> ModelConfig:
+    """A :class:`ModelConfig` from a named preset (``"tiny"``, ``"paper"``) plus overrides."""
+    if name not in MODEL_PRESETS:
+        raise ValueError(f"unknown model preset {name!r}; known: {sorted(MODEL_PRESETS)}")
+    return from_dict(ModelConfig, {**MODEL_PRESETS[name], **overrides})
+
+
 # --- training (owned by the training stage) -------------------------------------------------
 
+
+@dataclass
+class TrainConfig:
+    """Everything ``heggs train`` needs besides the output folder (see ``heggs/train.py``).
+
+    ``batch_size`` is the GLOBAL number of pairs per optimizer step: under torchrun with N
+    processes and ``grad_accum`` micro-steps each process loads ``batch_size / (N*grad_accum)``
+    pairs per micro-step, so the same config means the same training on 1 CPU or 64 GPUs.
+    The model's ``n_samples``, ``sampling_rate_hz`` and ``n_components`` follow the store;
+    ``amplitude_scale`` is fitted on the training records when ``fit_amplitude_scale``.
+    Defaults are the paper-scale GPU settings; ``configs/tiny.json`` is a CPU smoke config.
+    """
+
+    #: store folder (SeisBench format) and the split to train on
+    data: str = ""
+    split: str = "train"
+    #: name of the model preset the ``model`` block came from (informational once resolved)
+    preset: str = "paper"
+    model: ModelConfig = field(default_factory=ModelConfig)
+    #: pairs per optimizer step over all processes and accumulation micro-steps
+    batch_size: int = 32
+    grad_accum: int = 1
+    steps: int = 200_000
+    #: AdamW
+    lr: float = 1e-4
+    min_lr: float = 1e-5
+    betas: tuple[float, float] = (0.9, 0.999)
+    weight_decay: float = 0.0
+    warmup_steps: int = 1000
+    #: "cosine" (to min_lr at ``steps``) or "constant" after the warm-up
+    lr_schedule: str = "cosine"
+    #: gradient-norm clip (<= 0 disables)
+    grad_clip: float = 1.0
+    #: EMA of the weights (used for generation); warm-up: decay_s = min(ema_decay, (1+s)/(10+s))
+    ema_decay: float = 0.999
+    ema_warmup: bool = True
+    #: "auto" = bf16 autocast on CUDA, full precision on CPU; "bf16"; "off"
+    amp: str = "auto"
+    #: probability that a pair's source is its target (trains the plain denoiser use)
+    p_same: float = 0.2
+    seed: int = 0
+    #: fit ModelConfig.amplitude_scale on the training records before training
+    fit_amplitude_scale: bool = True
+    #: records used to fit amplitude_scale (first N training targets)
+    amplitude_fit_records: int = 512
+    checkpoint_interval: int = 1000
+    #: newest checkpoints kept (0 = all)
+    keep_checkpoints: int = 3
+    log_interval: int = 50
+    num_workers: int = 4
+    #: torch.compile the model (GPU runs)
+    compile: bool = False
+    #: DistributedDataParallel(find_unused_parameters=...)
+    find_unused_parameters: bool = False
+
 # --- simulation (owned by the simulator stage) ----------------------------------------------
+
+
+@dataclass
+class SimulateConfig:
+    """Stochastic point-source simulator (Boore 2003) — every physical choice, with units.
+
+    Defaults are typical of active crustal regions (California): Brune ω² source with a
+    per-event log-normal stress drop about a magnitude-dependent median (16 bar at M3, 36 bar
+    at M4, 80 bar at M5, 152 bar from M5.8), geometric spreading 1/R to 40 km then R^-0.5, Q(f) = 180 f^0.45,
+    kappa 0.04 s, Boore (2016) generic-rock (Vs30 760 m/s) crustal amplification, a coda, and
+    background noise between Peterson's NLNM and NHNM. See :mod:`heggs.stochastic`.
+    """
+
+    window: WindowConfig = field(default_factory=WindowConfig)
+    #: TauP model name or a .tvel/.nd file for P/S onsets and take-off/incidence angles
+    velocity_model: str = "iasp91"
+    # source (Brune ω²)
+    #: median stress drop at M5 (bar); log10 median changes by ``stress_drop_magnitude_slope``
+    #: per magnitude unit between the two hinge magnitudes and is constant outside (calibrated
+    #: so that median PGA follows BSSA14 for M4-6 at Vs30 760 m/s; slope 0 gives a constant)
+    stress_drop_median_bar: float = 80.0
+    stress_drop_magnitude_slope: float = 0.35
+    stress_drop_hinges: tuple[float, float] = (3.0, 5.8)
+    #: natural-log standard deviation of the per-event stress drop
+    stress_drop_sigma_ln: float = 0.5
+    density_g_cm3: float = 2.8
+    beta_km_s: float = 3.5
+    alpha_km_s: float = 6.0
+    #: P-wave corner frequency = this × S-wave corner frequency
+    p_corner_ratio: float = 1.5
+    # path
+    geometric_transition_km: float = 40.0
+    geometric_exponent_near: float = 1.0
+    geometric_exponent_far: float = 0.5
+    #: near-source saturation R_eff = sqrt(R² + h(M)²), h = 10^(-0.05 + 0.15 M) km (Yenier & Atkinson 2015)
+    finite_fault_saturation: bool = True
+    q0: float = 180.0
+    q_eta: float = 0.45
+    q_min: float = 60.0
+    #: Q_P = this × Q_S (crustal studies find about 1 at high frequencies)
+    qp_over_qs: float = 1.0
+    kappa_s: float = 0.04
+    #: ground-motion duration T = 1/fc + path_duration_s_per_km × R_hyp (Boore 2003)
+    path_duration_s_per_km: float = 0.05
+    # radiation: R² = (1-γ) F(strike, dip, rake, take-off, azimuth)² + γ <F²> (high-frequency
+    # scattering makes the pattern partly isotropic); γ = 1 gives Boore's average pattern
+    radiation_isotropic_fraction: float = 0.5
+    free_surface_factor: float = 2.0
+    # site
+    #: Vs30 of random stations (a station CSV may give a ``vs30_m_s`` column per station)
+    vs30_m_s: float = 760.0
+    #: natural-log standard deviation of the per-station random amplification factor
+    site_sigma_ln: float = 0.3
+    # envelope (Saragoni-Hart window as in Boore 2003) plus an exponential coda
+    #: fraction of the window at which the envelope peaks (S and P); smaller = sharper onset
+    window_eps: float = 0.05
+    window_eps_p: float = 0.05
+    # coda: after the envelope peak, an exponentially decaying tail of relative amplitude
+    # coda_level and decay time coda_tau_s + coda_tau_s_per_km × R_hyp (so it lasts longer far
+    # away, and longer above the noise for larger events), on P (until S takes over) and S
+    coda_level: float = 0.3
+    coda_tau_s: float = 2.0
+    coda_tau_s_per_km: float = 0.04
+    #: Saragoni-Hart: amplitude eta at window_f_tgm × T
+    window_eta: float = 0.05
+    window_f_tgm: float = 2.0
+    # noise: PSD_dB = NLNM + level × (NHNM − NLNM), level drawn per station uniformly in
+    # [noise_level - noise_level_spread, noise_level + noise_level_spread] clipped to [0, 1]
+    noise_level: float = 0.45
+    noise_level_spread: float = 0.15
+    #: band-pass the output like ingested data (window.band_min_hz .. band_max_hz), zero phase
+    bandpass: bool = True
+    filter_corners: int = 4
+    # scenario
+    #: records are simulated only where S + window.s_margin_s lies in the window and the
+    #: epicentral distance is at most this
+    max_distance_km: float = 200.0
+    #: random events: depth uniform in this range (km)
+    depth_range_km: tuple[float, float] = (2.0, 20.0)
+    split_fractions: tuple[float, float, float] = (0.8, 0.0, 0.2)
+    split_seed: int = 0
+    #: records per vectorised batch (memory ≈ 0.5 MB per record)
+    batch_size: int = 64

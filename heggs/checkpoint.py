@@ -1,0 +1,198 @@
+"""Stage 9 (training) — checkpoint files on disk: safetensors + JSON, never pickle.
+
+A checkpoint is a folder ``RUN_DIR/checkpoints/step_0000100/`` holding
+
+- ``model.safetensors``      the raw (online) weights,
+- ``ema.safetensors``        the exponential moving average of the weights (used to generate),
+- ``optimizer.safetensors``  every tensor of the optimizer state, flattened as ``state.<param>.<key>``,
+- ``checkpoint.json``        everything else: resolved training and model configs, condition
+  normaliser statistics, data provenance, training ranges, step/epoch, the optimizer's
+  hyper-parameters and non-tensor state, the RNG scheme and the heggs/torch versions.
+
+A folder is written under a hidden temporary name and renamed into place with ``os.replace``
+only when every file is complete and flushed, so a process killed at any moment (SIGKILL
+included) leaves either the previous checkpoints or the new complete one, never half of one.
+Only ``step_*`` folders count as checkpoints; stale temporary folders are removed on the next
+save. Nothing here knows about models or data: it moves tensors and JSON.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import uuid
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors.torch import load_file, save_file
+
+CHECKPOINT_DIR = "checkpoints"
+_STEP_RE = re.compile(r"^step_(\d+)$")
+
+
+def _fsync_dir(path: Path) -> None:
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:  # pragma: no cover - platforms without directory fds
+        return
+    try:
+        os.fsync(fd)
+    except OSError:  # pragma: no cover
+        pass
+    finally:
+        os.close(fd)
+
+
+def _save_tensors(tensors: dict[str, torch.Tensor], path: Path) -> None:
+    """Write tensors to safetensors (contiguous CPU copies; shared storage is cloned)."""
+    save_file({k: v.detach().to("cpu").contiguous().clone() for k, v in tensors.items()}, str(path))
+    with open(path, "rb+") as f:
+        os.fsync(f.fileno())
+
+
+def flatten_optimizer_state(state_dict: dict[str, Any]) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+    """Split ``optimizer.state_dict()`` into tensors (for safetensors) and JSON-able rest.
+
+    Returns ``(tensors, meta)`` with tensors named ``state.<param_id>.<key>`` and
+    ``meta = {"param_groups": [...], "scalars": {param_id: {key: value}}}``.
+    """
+    tensors: dict[str, torch.Tensor] = {}
+    scalars: dict[str, dict[str, Any]] = {}
+    for pid, st in state_dict["state"].items():
+        for key, value in st.items():
+            if torch.is_tensor(value):
+                tensors[f"state.{pid}.{key}"] = value
+            else:
+                scalars.setdefault(str(pid), {})[key] = value
+    groups = []
+    for g in state_dict["param_groups"]:
+        g = dict(g)
+        for key, value in g.items():
+            if torch.is_tensor(value):  # e.g. a tensor learning rate
+                g[key] = {"__tensor__": value.tolist()}
+        groups.append(g)
+    return tensors, {"param_groups": groups, "scalars": scalars}
+
+
+def unflatten_optimizer_state(tensors: dict[str, torch.Tensor], meta: dict[str, Any]) -> dict[str, Any]:
+    """Inverse of :func:`flatten_optimizer_state` (tuples such as ``betas`` come back as tuples)."""
+    state: dict[int, dict[str, Any]] = {}
+    for name, value in tensors.items():
+        _, pid, key = name.split(".", 2)
+        state.setdefault(int(pid), {})[key] = value
+    for pid, sc in meta.get("scalars", {}).items():
+        state.setdefault(int(pid), {}).update(sc)
+    groups = []
+    for g in meta["param_groups"]:
+        g = dict(g)
+        for key, value in g.items():
+            if isinstance(value, dict) and "__tensor__" in value:
+                g[key] = torch.tensor(value["__tensor__"])
+            elif key == "betas" and isinstance(value, list):
+                g[key] = tuple(value)
+        groups.append(g)
+    return {"state": state, "param_groups": groups}
+
+
+def checkpoint_dir(run_dir: str | Path) -> Path:
+    return Path(run_dir) / CHECKPOINT_DIR
+
+
+def list_checkpoints(run_dir: str | Path) -> list[tuple[int, Path]]:
+    """Complete checkpoints of a run as ``[(step, folder), ...]``, oldest first."""
+    d = checkpoint_dir(run_dir)
+    if not d.is_dir():
+        return []
+    found = []
+    for p in d.iterdir():
+        m = _STEP_RE.match(p.name)
+        if m and p.is_dir() and (p / "checkpoint.json").exists():
+            found.append((int(m.group(1)), p))
+    return sorted(found)
+
+
+def latest_checkpoint(run_dir: str | Path) -> Path | None:
+    """The newest complete checkpoint folder of a run, or None."""
+    found = list_checkpoints(run_dir)
+    return found[-1][1] if found else None
+
+
+def resolve_checkpoint(path: str | Path) -> Path:
+    """Accept a checkpoint folder, a run folder (-> its newest checkpoint) or a checkpoint.json."""
+    p = Path(path)
+    if p.is_file() and p.name == "checkpoint.json":
+        p = p.parent
+    if (p / "checkpoint.json").exists():
+        return p
+    latest = latest_checkpoint(p)
+    if latest is None:
+        raise FileNotFoundError(f"{p} is neither a checkpoint folder (no checkpoint.json) nor a run folder with checkpoints")
+    return latest
+
+
+def write_checkpoint(
+    run_dir: str | Path,
+    step: int,
+    weights: dict[str, torch.Tensor],
+    ema: dict[str, torch.Tensor],
+    optimizer_state: dict[str, Any],
+    info: dict[str, Any],
+    keep: int = 3,
+) -> Path:
+    """Write checkpoint ``step`` atomically and return its folder.
+
+    weights, ema : parameter/buffer name -> tensor. optimizer_state : ``optimizer.state_dict()``.
+    info : JSON-able dict (configs, normaliser, provenance, ...); ``step`` is added.
+    keep : number of newest checkpoints kept (older ones are deleted after the new one is in
+        place); 0 keeps all.
+    """
+    root = checkpoint_dir(run_dir)
+    root.mkdir(parents=True, exist_ok=True)
+    for stale in root.glob(".tmp-*"):  # left by a killed process
+        shutil.rmtree(stale, ignore_errors=True)
+    final = root / f"step_{step:07d}"
+    tmp = root / f".tmp-step_{step:07d}-{uuid.uuid4().hex[:8]}"
+    tmp.mkdir()
+    try:
+        _save_tensors(weights, tmp / "model.safetensors")
+        _save_tensors(ema, tmp / "ema.safetensors")
+        opt_tensors, opt_meta = flatten_optimizer_state(optimizer_state)
+        _save_tensors(opt_tensors, tmp / "optimizer.safetensors")
+        body = dict(info, step=int(step), optimizer=opt_meta)
+        with open(tmp / "checkpoint.json", "w") as f:
+            json.dump(body, f, indent=2, sort_keys=True)
+            f.write("\n")
+            f.flush()
+            os.fsync(f.fileno())
+        _fsync_dir(tmp)
+        if final.exists():  # same step written again (e.g. a resumed run): replace it
+            old = root / f".tmp-old-{uuid.uuid4().hex[:8]}"
+            os.replace(final, old)
+            os.replace(tmp, final)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            os.replace(tmp, final)
+        _fsync_dir(root)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    if keep > 0:
+        for _, old in list_checkpoints(run_dir)[:-keep]:
+            shutil.rmtree(old, ignore_errors=True)
+    return final
+
+
+def read_info(path: str | Path) -> dict[str, Any]:
+    """checkpoint.json of a checkpoint (folder, run folder or the json file itself)."""
+    with open(resolve_checkpoint(path) / "checkpoint.json") as f:
+        return json.load(f)
+
+
+def read_tensors(path: str | Path, which: str = "ema") -> dict[str, torch.Tensor]:
+    """Tensors of a checkpoint: ``which`` in {"model", "ema", "optimizer"}."""
+    if which not in ("model", "ema", "optimizer"):
+        raise ValueError(f"which must be 'model', 'ema' or 'optimizer', got {which!r}")
+    return load_file(str(resolve_checkpoint(path) / f"{which}.safetensors"))

@@ -1,0 +1,538 @@
+"""Stage: model — the composed HEGGS network, its objective, generation and weight files.
+
+``HEGGS(cfg)`` holds every trained part, all trained jointly end to end (nothing pretrained):
+
+- spectrogram S (``heggs.spectrogram``): fixed power-law compressed complex STFT;
+- E_AE / D_AE (``heggs.autoencoder``) and the ACM (``heggs.acm``);
+- τ_θ (condition MLP) and x_θ (latent U-Net, ``heggs.unet``);
+- η (``heggs.diffusion.Eta``).
+
+Decisions (DESIGN.md §3 leaves them to us):
+
+- The encoder sees the source spectrogram divided by its own masked RMS, so counts records
+  and m/s² records are equally usable as sources; the latent carries shape and timing.
+- The decoder outputs a unit-RMS compressed complex spectrogram (shape and phase); the ACM's
+  positive gain multiplies its compressed magnitude and sets the absolute level, learnt from
+  the target condition (pooled τ_θ embedding, FiLM; ``acm_uses_condition``).
+- Loss (:meth:`HEGGS.loss`): ``‖X_tgt − D_AE(m_θ(z_t^src, c_tgt, t))‖²`` in compressed
+  spectrogram space, averaged over the target's valid frames and bins below its band edge;
+  waveforms are zeroed outside their valid range before the STFT, so padded samples cannot
+  change the loss. Counts targets (``tgt_physical`` False) are compared after normalising both
+  sides by their own masked RMS: they teach shape, never absolute amplitude. A masked
+  compressed-magnitude term (``magnitude_loss_weight``, default 1) is added: the complex error
+  alone is minimised by predicting zero wherever the phase cannot be predicted, which throws
+  the amplitude away (measured in ``benchmarks/model_loss_terms.py``).
+- ``same`` items use the target itself as source (plain denoiser); η then gets
+  ``c_src = c_tgt``. In the reverse chain the input after the first step is a noised target
+  estimate, so η gets ``c_src = c_tgt`` there too; only the first step from a real source
+  record gets the real ``c_src``.
+- Each item's ``t`` and ``ε`` come from a generator seeded with its ``noise_seed``.
+- Generation from a source starts at ``t_start = round(t_start_fraction · T)`` (default 0.6·T);
+  without a source it starts from pure noise at ``T``. Output in m/s² (the ACM learnt the level
+  from physical-unit records).
+
+Performance: ``torch.compile`` is optional — compile the parts in place (``model.unet.compile()``,
+``model.eta.compile()``, ...; the seeded noise and masks stay eager). Mixed precision: run
+:meth:`HEGGS.loss` under ``torch.autocast("cuda", dtype=torch.bfloat16)``; the STFTs, the
+ACM's softplus and the loss are computed in float32 regardless. On shared CPUs use
+``torch.set_num_threads(1)``: spinning intra-op threads made a step 20x slower here.
+
+Checkpoint concerns (normaliser statistics, provenance, optimiser) belong to ``heggs.train``;
+this module only saves and loads weights (safetensors, config JSON in the metadata).
+"""
+
+from __future__ import annotations
+
+import json
+import warnings
+from pathlib import Path
+from typing import Any, Sequence
+
+import torch
+from torch import nn
+
+from .acm import AmplitudeCorrection
+from .autoencoder import Decoder, Encoder, crop, pad_to_multiple, rms_normalise
+from .config import ModelConfig, from_dict, to_dict
+from .diffusion import (
+    Eta,
+    alpha_bar_schedule,
+    q_sample,
+    seeded_noise,
+    seeded_timesteps,
+    spectrogram_objective,
+)
+from .sampling import ddim_sample, ddim_timesteps
+from .spectrogram import (
+    compressed_stft,
+    inverse_compressed_stft,
+    mask_waveform,
+    masked_rms,
+    n_frames,
+    n_freqs,
+    spectrogram_mask,
+)
+from .unet import ConditionMLP, LatentUNet
+
+__all__ = ["HEGGS", "dummy_batch", "WEIGHTS_FORMAT"]
+
+WEIGHTS_FORMAT = "heggs-model-weights-v1"
+#: batch keys :meth:`HEGGS.loss` reads (the collated ``heggs.data.PairDataset`` layout)
+BATCH_KEYS = (
+    "src", "tgt", "src_valid", "tgt_valid", "src_band_max_hz", "tgt_band_max_hz",
+    "c_src", "c_tgt", "same", "tgt_physical", "noise_seed",
+)  # fmt: skip
+
+
+class HEGGS(nn.Module):
+    """Pair-exploiting conditional latent diffusion model for 3-component ground motions.
+
+    Parameters
+    ----------
+    cfg : ModelConfig (see :func:`heggs.config.model_preset`)
+    """
+
+    def __init__(self, cfg: ModelConfig):
+        super().__init__()
+        _validate(cfg)
+        self.cfg = cfg
+        c = cfg.n_components
+        self.n_freqs = n_freqs(cfg.n_fft)
+        self.n_frames = n_frames(cfg.n_samples, cfg.hop_length)
+        ae_factor = 2 ** (len(cfg.ae_channels) - 1)
+        self.multiple = ae_factor * 2 ** (len(cfg.unet_channels) - 1)
+        fp = -(-self.n_freqs // self.multiple) * self.multiple
+        tp = -(-self.n_frames // self.multiple) * self.multiple
+        #: latent shape (C_z, F', T') of one record
+        self.latent_shape = (cfg.latent_channels, fp // ae_factor, tp // ae_factor)
+
+        self.encoder = Encoder(2 * c, tuple(cfg.ae_channels), cfg.latent_channels, cfg.ae_res_blocks)
+        self.decoder = Decoder(cfg.latent_channels, tuple(cfg.ae_channels), 2 * c, cfg.ae_res_blocks)
+        self.acm = AmplitudeCorrection(
+            cfg.latent_channels,
+            c,
+            self.n_freqs,
+            self.n_frames,
+            up_levels=len(cfg.ae_channels) - 1,
+            ch=cfg.acm_channels,
+            dense_depth=cfg.acm_dense_depth,
+            attention_blocks=cfg.acm_attention_blocks,
+            heads=cfg.acm_heads,
+            cond_dim=cfg.cond_dim if cfg.acm_uses_condition else None,
+        )
+        self.cond = ConditionMLP(cfg.n_conditions, cfg.cond_hidden, cfg.cond_layers, cfg.cond_tokens, cfg.cond_dim)
+        self.unet = LatentUNet(
+            cfg.latent_channels,
+            tuple(cfg.unet_channels),
+            cfg.unet_res_blocks,
+            tuple(cfg.unet_attention_levels),
+            cfg.unet_heads,
+            cfg.cond_dim,
+            cfg.n_timesteps,
+            cfg.dropout,
+        )
+        self.eta = Eta(cfg.latent_channels, cfg.eta_channels, cfg.eta_blocks, cfg.n_conditions, cfg.n_timesteps, cfg.eta_uses_c_src)
+        # float64 table kept off the state dict (it follows from the config)
+        self._alpha_bar = alpha_bar_schedule(cfg.schedule, cfg.n_timesteps)
+
+    # ------------------------------------------------------------------ construction / io
+    @classmethod
+    def from_config_dict(cls, data: dict[str, Any]) -> "HEGGS":
+        """Build from a (possibly partial) ModelConfig dict, e.g. a checkpoint's JSON."""
+        return cls(from_dict(ModelConfig, data))
+
+    def config_dict(self) -> dict[str, Any]:
+        """The resolved ModelConfig as a JSON-serialisable dict."""
+        return to_dict(self.cfg)
+
+    def save_weights(self, path: str | Path) -> None:
+        """Write all weights to a safetensors file; the config JSON goes in its metadata."""
+        from safetensors.torch import save_file
+
+        state = {k: v.detach().contiguous().cpu() for k, v in self.state_dict().items()}
+        meta = {"format": WEIGHTS_FORMAT, "model_config": json.dumps(self.config_dict(), sort_keys=True)}
+        save_file(state, str(path), metadata=meta)
+
+    def load_weights(self, path: str | Path, strict: bool = True) -> None:
+        """Load weights written by :meth:`save_weights` (warns if the stored config differs)."""
+        from safetensors import safe_open
+        from safetensors.torch import load_file
+
+        with safe_open(str(path), framework="pt") as f:
+            meta = f.metadata() or {}
+        mine = json.loads(json.dumps(self.config_dict(), sort_keys=True))
+        if "model_config" in meta and json.loads(meta["model_config"]) != mine:
+            warnings.warn(f"{path}: stored model config differs from this model's config", stacklevel=2)
+        device = next(self.parameters()).device
+        self.load_state_dict(load_file(str(path), device=str(device)), strict=strict)
+
+    @classmethod
+    def from_weights(cls, path: str | Path, map_location: str | torch.device = "cpu") -> "HEGGS":
+        """Build the model from the config stored in a weights file and load its weights."""
+        from safetensors import safe_open
+
+        with safe_open(str(path), framework="pt") as f:
+            meta = f.metadata() or {}
+        if "model_config" not in meta:
+            raise ValueError(f"{path} has no HEGGS model config in its metadata")
+        model = cls.from_config_dict(json.loads(meta["model_config"])).to(map_location)
+        model.load_weights(path)
+        return model
+
+    def n_parameters(self, trainable_only: bool = True) -> int:
+        """Number of (trainable) parameters."""
+        return sum(p.numel() for p in self.parameters() if p.requires_grad or not trainable_only)
+
+    def parameter_counts(self) -> dict[str, int]:
+        """Parameters per part: encoder, decoder, acm, cond (τ_θ), unet (x_θ), eta."""
+        names = ("encoder", "decoder", "acm", "cond", "unet", "eta")
+        parts = {k: getattr(self, k) for k in names}
+        return {k: sum(p.numel() for p in m.parameters()) for k, m in parts.items()}
+
+    # ------------------------------------------------------------------ building blocks
+    @property
+    def device(self) -> torch.device:
+        return next(self.parameters()).device
+
+    def spectrogram(self, waveforms: torch.Tensor) -> torch.Tensor:
+        """S: waveforms (B, C, n_samples) store units -> (B, 2C, F, T) compressed STFT."""
+        c = self.cfg
+        return compressed_stft(
+            waveforms, n_fft=c.n_fft, hop_length=c.hop_length, alpha=c.compression_alpha, scale=c.amplitude_scale, window=c.window
+        )
+
+    def waveform(self, spec: torch.Tensor) -> torch.Tensor:
+        """S^-1: (B, 2C, F, T) compressed STFT -> (B, C, n_samples) float32 store units."""
+        c = self.cfg
+        return inverse_compressed_stft(
+            spec,
+            n_samples=c.n_samples,
+            n_fft=c.n_fft,
+            hop_length=c.hop_length,
+            alpha=c.compression_alpha,
+            scale=c.amplitude_scale,
+            window=c.window,
+        )
+
+    def mask(self, valid: torch.Tensor, band_max_hz: torch.Tensor) -> torch.Tensor:
+        """(B, 1, F, T) loss mask from valid ranges (B, 2) samples and band edges (B,) Hz."""
+        c = self.cfg
+        return spectrogram_mask(
+            valid, band_max_hz, n_samples=c.n_samples, n_fft=c.n_fft, hop_length=c.hop_length, sampling_rate_hz=c.sampling_rate_hz
+        )
+
+    def _check_waveforms(self, w: torch.Tensor, name: str) -> None:
+        want = (self.cfg.n_components, self.cfg.n_samples)
+        if w.ndim != 3 or tuple(w.shape[1:]) != want:
+            raise ValueError(f"{name} must be (B, {want[0]}, {want[1]}) for this model, got {tuple(w.shape)}")
+
+    def _full_valid(self, b: int) -> tuple[torch.Tensor, torch.Tensor]:
+        valid = torch.tensor([[0, self.cfg.n_samples]] * b, dtype=torch.int64, device=self.device)
+        band = torch.full((b,), self.cfg.sampling_rate_hz / 2, dtype=torch.float32, device=self.device)
+        return valid, band
+
+    def spectrogram_and_mask(
+        self, waveforms: torch.Tensor, valid: torch.Tensor, band_max_hz: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Compressed STFT of the waveforms zeroed outside their valid range, and its mask."""
+        return self.spectrogram(mask_waveform(waveforms, valid)), self.mask(valid, band_max_hz)
+
+    def encode(self, spec: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """E_AE: (B, 2C, F, T) compressed STFT (normalised here by its masked RMS) -> (B, C_z, F', T')."""
+        x = spec / masked_rms(spec, mask)
+        return self.encoder(pad_to_multiple(x, self.multiple)).float()
+
+    def decode(self, z: torch.Tensor, pooled: torch.Tensor) -> torch.Tensor:
+        """D_AE + ACM: latent (B, C_z, F', T'), pooled condition (B, E) -> (B, 2C, F, T) compressed STFT.
+
+        The decoder's unit-RMS complex spectrogram times the ACM's positive gain (per component,
+        applied to real and imaginary parts alike, i.e. to the compressed magnitude).
+        """
+        shape = rms_normalise(crop(self.decoder(z), self.n_freqs, self.n_frames).float())
+        gain = self.acm(z, pooled if self.cfg.acm_uses_condition else None)
+        return shape * gain.repeat_interleave(2, dim=1)
+
+    def reproject(self, z: torch.Tensor) -> torch.Tensor:
+        """x0 <- E_AE(D_AE(x0)): a latent (B, C_z, F', T') mapped onto the encoder's latent space.
+
+        The decoder's unit-RMS spectrogram (no ACM: the encoder normalises by RMS anyway) is
+        encoded again. The objective constrains only D_AE(x_θ), so x_θ's raw x0 can lie off the
+        latents E_AE(X) that noised inputs are built from in training; the DDIM chain re-noises
+        the projected estimate instead (``cfg.sampler_reproject``).
+        """
+        shape = rms_normalise(crop(self.decoder(z), self.n_freqs, self.n_frames).float())
+        return self.encoder(pad_to_multiple(shape, self.multiple)).float()
+
+    def m_theta(
+        self,
+        x: torch.Tensor,
+        t: torch.Tensor,
+        c_tgt: torch.Tensor,
+        c_src: torch.Tensor,
+        tokens: torch.Tensor,
+        pooled: torch.Tensor,
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """m_θ(x, c, t) = x_θ(η(x, c_tgt, c_src, t), c_tgt, t).
+
+        x : (B, C_z, F', T') noised latent; t : (B,) int; c_* : (B, n_cond) normalised conditions;
+        tokens, pooled : τ_θ(c_tgt). Returns (η output, x0 estimate), both (B, C_z, F', T').
+        """
+        ab = self._alpha_bar.to(x.device)[t].float()
+        y = self.eta(x, c_tgt, c_src, t)
+        return y, self.unet.predict_x0(y, t, ab, tokens, pooled).float()
+
+    # ------------------------------------------------------------------ objective
+    def objective(
+        self, pred: torch.Tensor, x_tgt: torch.Tensor, m_tgt: torch.Tensor, physical: torch.Tensor
+    ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """Per-item spectrogram-space loss of a prediction with this model's settings.
+
+        pred, x_tgt : (B, 2C, F, T) compressed STFT; m_tgt : (B, 1, F, T) mask; physical : (B,)
+        bool. Returns ``(per_item (B,), terms)`` (:func:`heggs.diffusion.spectrogram_objective`):
+        the masked complex term plus ``magnitude_loss_weight`` x the magnitude term; the
+        optional latent term is not included (it has no meaning for a spectrogram predictor).
+        """
+        return spectrogram_objective(
+            pred, x_tgt, m_tgt, physical, self.cfg.magnitude_loss_weight, self.cfg.counts_shape_only
+        )
+
+    def loss(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, dict[str, float]]:
+        """The pair-exploiting masked objective on one batch (see module docstring).
+
+        batch : the collated ``PairDataset`` dict (``src``/``tgt`` (B, C, n) store units,
+        ``*_valid`` (B, 2), ``*_band_max_hz`` (B,), ``c_src``/``c_tgt`` (B, 11), ``same``,
+        ``*_physical`` (B,) bool, ``noise_seed`` (B,) int64).
+        Returns (scalar loss, logs of floats).
+        """
+        dev = self.device
+        g = {k: (v.to(dev) if isinstance(v, torch.Tensor) else v) for k, v in batch.items()}
+        missing = [k for k in BATCH_KEYS if k not in g]
+        if missing:
+            raise KeyError(f"batch lacks {missing}")
+        tgt, c_tgt = g["tgt"], g["c_tgt"].float()
+        self._check_waveforms(tgt, "batch['tgt']")
+        same = g["same"].bool()
+        s2 = same[:, None]
+        src = torch.where(s2[:, :, None], tgt, g["src"])
+        src_valid = torch.where(s2, g["tgt_valid"], g["src_valid"])
+        src_band = torch.where(same, g["tgt_band_max_hz"], g["src_band_max_hz"])
+        c_src = torch.where(s2, c_tgt, g["c_src"].float())
+        b = tgt.shape[0]
+        seeds = [int(s) for s in g["noise_seed"].tolist()]
+        t = seeded_timesteps(seeds, self.cfg.n_timesteps, dev)
+        eps = seeded_noise(seeds, self.latent_shape, dev, skip_timestep=True)
+
+        x_src, m_src = self.spectrogram_and_mask(src, src_valid, src_band)
+        z0 = self.encode(x_src, m_src)
+        z_t = q_sample(z0, self._alpha_bar.to(dev)[t].float(), eps)
+        tokens, pooled = self.cond(c_tgt)
+        _, x0 = self.m_theta(z_t, t, c_tgt, c_src, tokens, pooled)
+        pred = self.decode(x0, pooled)
+
+        x_tgt, m_tgt = self.spectrogram_and_mask(tgt, g["tgt_valid"], g["tgt_band_max_hz"])
+        physical = g["tgt_physical"].bool()
+        per_item, terms = self.objective(pred, x_tgt, m_tgt, physical)
+        logs: dict[str, float] = {"loss_" + k: float(v.detach().mean()) for k, v in terms.items()}
+        loss = per_item.mean()
+        if self.cfg.latent_loss_weight > 0:
+            z_tgt = self.encode(x_tgt, m_tgt)
+            if self.cfg.latent_target_stop_grad:
+                z_tgt = z_tgt.detach()
+            lat = (x0 - z_tgt).square().mean(dim=(1, 2, 3)).mean()
+            loss = loss + self.cfg.latent_loss_weight * lat
+            logs["loss_latent"] = float(lat.detach())
+        with torch.no_grad():
+            pd = per_item.detach()
+            logs["loss"] = float(loss.detach())
+            if bool(physical.any()):
+                logs["loss_physical"] = float(pd[physical].mean())
+            if bool((~physical).any()):
+                logs["loss_counts"] = float(pd[~physical].mean())
+            logs["frac_same"] = float(same.float().mean())
+            logs["t_mean"] = float(t.float().mean())
+            logs["mask_frac"] = float(m_tgt.mean())
+        return loss, logs
+
+    # ------------------------------------------------------------------ generation
+    @torch.no_grad()
+    def generate(
+        self,
+        c_tgt: torch.Tensor,
+        seeds: Sequence[int],
+        src: torch.Tensor | None = None,
+        c_src: torch.Tensor | None = None,
+        steps: int | None = None,
+        t_start: int | None = None,
+        *,
+        src_valid: torch.Tensor | None = None,
+        src_band_max_hz: torch.Tensor | None = None,
+        progress: bool = False,
+        reproject: bool | None = None,
+    ) -> torch.Tensor:
+        """Generate target waveforms with the deterministic seeded DDIM sampler.
+
+        c_tgt : (B, n_cond) normalised target conditions
+        seeds : B ints, one per row (a row's output depends only on its inputs and seed)
+        src : (B, C, n_samples) source records in store units (m/s² or counts), or None
+            (then generation starts from pure noise)
+        c_src : (B, n_cond) normalised source conditions; required with ``src``
+        steps : DDIM steps (default ``cfg.sampler_steps``)
+        t_start : start level with a source (default ``round(cfg.t_start_fraction · T)``);
+            without a source only ``None`` or ``T`` are accepted
+        src_valid : (B, 2) valid ``[start, end)`` samples of ``src`` (default: all)
+        src_band_max_hz : (B,) upper band edges of ``src`` in Hz (default: Nyquist)
+        reproject : re-project intermediate x0 estimates onto the encoder's latent space
+            (default ``cfg.sampler_reproject``; see :meth:`reproject`)
+        Returns (B, C, n_samples) float32 waveforms in m/s².
+        """
+        cfg = self.cfg
+        dev = self.device
+        c_tgt = torch.as_tensor(c_tgt, dtype=torch.float32, device=dev)
+        if c_tgt.ndim != 2 or c_tgt.shape[1] != cfg.n_conditions:
+            raise ValueError(f"c_tgt must be (B, {cfg.n_conditions}), got {tuple(c_tgt.shape)}")
+        b = c_tgt.shape[0]
+        seeds = [int(s) for s in seeds]
+        if len(seeds) != b:
+            raise ValueError(f"need one seed per target row: {len(seeds)} seeds for {b} rows")
+        steps = cfg.sampler_steps if steps is None else int(steps)
+        T = cfg.n_timesteps
+        if src is None:
+            if c_src is not None:
+                raise ValueError("c_src given without src")
+            if t_start not in (None, T):
+                raise ValueError(f"without a source record generation starts from pure noise at T={T}; t_start={t_start}")
+            t0 = T
+        else:
+            if c_src is None:
+                raise ValueError("generation from a source record needs c_src (the source station's condition)")
+            src = torch.as_tensor(src, dtype=torch.float32, device=dev)
+            self._check_waveforms(src, "src")
+            c_src = torch.as_tensor(c_src, dtype=torch.float32, device=dev)
+            if src.shape[0] != b or tuple(c_src.shape) != tuple(c_tgt.shape):
+                raise ValueError(f"src {tuple(src.shape)} / c_src {tuple(c_src.shape)} do not match c_tgt {tuple(c_tgt.shape)}")
+            t0 = int(round(cfg.t_start_fraction * T)) if t_start is None else int(t_start)
+            if not 1 <= t0 <= T:
+                raise ValueError(f"t_start must be in 1..{T}, got {t0}")
+
+        was_training = self.training
+        self.eval()
+        try:
+            eps = seeded_noise(seeds, self.latent_shape, dev)
+            ab = self._alpha_bar.to(dev)
+            if src is None:
+                z = eps
+            else:
+                fv, fb = self._full_valid(b)
+                valid = fv if src_valid is None else torch.as_tensor(src_valid, dtype=torch.int64, device=dev)
+                band = fb if src_band_max_hz is None else torch.as_tensor(src_band_max_hz, dtype=torch.float32, device=dev)
+                x_src, m_src = self.spectrogram_and_mask(src, valid, band)
+                z = q_sample(self.encode(x_src, m_src), ab[torch.full((b,), t0, device=dev)].float(), eps)
+            tokens, pooled = self.cond(c_tgt)
+
+            def x0_fn(y: torch.Tensor, t: int, first: int) -> tuple[torch.Tensor, torch.Tensor]:
+                tt = torch.full((b,), t, dtype=torch.int64, device=dev)
+                cs = c_src if (first and src is not None) else c_tgt
+                return self.m_theta(y, tt, c_tgt, cs, tokens, pooled)
+
+            reproject = cfg.sampler_reproject if reproject is None else bool(reproject)
+            z0 = ddim_sample(
+                x0_fn, z, self._alpha_bar, ddim_timesteps(t0, steps), progress=progress,
+                project=self.reproject if reproject else None,
+            )
+            return self.waveform(self.decode(z0, pooled)).float()
+        finally:
+            self.train(was_training)
+
+    # ------------------------------------------------------------------ cost
+    def flops_per_sample(self, kind: str = "train") -> int:
+        """Measured FLOPs for one record (torch.utils.flop_counter on a batch of 1).
+
+        kind : ``"train"`` (forward + backward of :meth:`loss`), ``"forward"`` (forward of
+        :meth:`loss`), or ``"generate"`` (one :meth:`generate` call with ``cfg.sampler_steps``).
+        Counts matmuls/convolutions (what FlopCounterMode counts); STFTs are not included.
+        """
+        from torch.utils.flop_counter import FlopCounterMode
+
+        batch = dummy_batch(self.cfg, 1, device=self.device)
+        counter = FlopCounterMode(display=False)
+        if kind in ("train", "forward"):
+            with counter:
+                loss, _ = self.loss(batch)
+                if kind == "train":
+                    loss.backward()
+            if kind == "train":
+                self.zero_grad(set_to_none=True)
+        elif kind == "generate":
+            with counter:
+                self.generate(batch["c_tgt"], [0])
+        else:
+            raise ValueError(f"kind must be 'train', 'forward' or 'generate', got {kind!r}")
+        return int(counter.get_total_flops())
+
+
+def _validate(cfg: ModelConfig) -> None:
+    """Clear errors for configurations that cannot build a working model."""
+    problems = []
+    if cfg.n_samples < cfg.n_fft:
+        problems.append(f"n_samples={cfg.n_samples} shorter than n_fft={cfg.n_fft}")
+    if not 0 < cfg.hop_length <= cfg.n_fft // 2:
+        problems.append(f"hop_length={cfg.hop_length} must be in 1..n_fft/2={cfg.n_fft // 2} for an exact inverse STFT")
+    if not 0 < cfg.compression_alpha <= 1:
+        problems.append(f"compression_alpha={cfg.compression_alpha} must be in (0, 1]")
+    if not cfg.amplitude_scale > 0:
+        problems.append(f"amplitude_scale={cfg.amplitude_scale} must be > 0")
+    if not cfg.ae_channels or not cfg.unet_channels:
+        problems.append("ae_channels and unet_channels need at least one entry")
+    if cfg.acm_channels % cfg.acm_heads:
+        problems.append(f"acm_channels={cfg.acm_channels} not divisible by acm_heads={cfg.acm_heads}")
+    bad = [c for c in cfg.unet_channels if c % cfg.unet_heads]
+    if bad:
+        problems.append(f"unet_channels {bad} not divisible by unet_heads={cfg.unet_heads}")
+    if cfg.cond_layers < 2:
+        problems.append(f"cond_layers={cfg.cond_layers} must be >= 2")
+    if cfg.schedule not in ("cosine", "linear"):
+        problems.append(f"schedule={cfg.schedule!r} must be 'cosine' or 'linear'")
+    if cfg.n_timesteps < 1 or cfg.sampler_steps < 1:
+        problems.append("n_timesteps and sampler_steps must be >= 1")
+    if not 0 < cfg.t_start_fraction <= 1:
+        problems.append(f"t_start_fraction={cfg.t_start_fraction} must be in (0, 1]")
+    if problems:
+        raise ValueError("invalid ModelConfig: " + "; ".join(problems))
+
+
+def dummy_batch(cfg: ModelConfig, batch_size: int, seed: int = 0, device: str | torch.device = "cpu") -> dict[str, torch.Tensor]:
+    """A synthetic batch in the ``PairDataset`` layout (for tests, benchmarks, FLOP counts).
+
+    Waveforms are decaying noise bursts in m/s² scaled like ``cfg.amplitude_scale``; every
+    other item is a ``same`` pair and every third is in counts. Not data.
+    """
+    gen = torch.Generator().manual_seed(seed)
+    n, c = cfg.n_samples, cfg.n_components
+    tt = torch.arange(n, dtype=torch.float32) / cfg.sampling_rate_hz
+
+    def burst() -> torch.Tensor:
+        onset = float(torch.rand((), generator=gen)) * n / cfg.sampling_rate_hz * 0.3
+        env = torch.where(tt >= onset, torch.exp(-(tt - onset).clamp_min(0) / 3.0), torch.zeros(()))
+        return torch.randn(batch_size, c, n, generator=gen) * env * cfg.amplitude_scale
+
+    b = batch_size
+    idx = torch.arange(b)
+    return {
+        k: v.to(device)
+        for k, v in {
+            "src": burst(),
+            "tgt": burst(),
+            "src_valid": torch.tensor([[0, n]] * b, dtype=torch.int64),
+            "tgt_valid": torch.tensor([[0, n]] * b, dtype=torch.int64),
+            "src_band_max_hz": torch.full((b,), cfg.sampling_rate_hz * 0.45),
+            "tgt_band_max_hz": torch.full((b,), cfg.sampling_rate_hz * 0.45),
+            "c_src": torch.randn(b, cfg.n_conditions, generator=gen),
+            "c_tgt": torch.randn(b, cfg.n_conditions, generator=gen),
+            "same": idx % 2 == 1,
+            "src_physical": idx % 3 != 2,
+            "tgt_physical": idx % 3 != 2,
+            "src_index": idx,
+            "tgt_index": idx + b,
+            "noise_seed": idx + 1000 * seed,
+        }.items()
+    }

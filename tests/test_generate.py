@@ -1,0 +1,227 @@
+"""Generation as users run it: the Python API and every `heggs generate` mode on a tiny model.
+
+A tiny model is trained for a few steps on a small synthetic m/s² store (quality is not the point
+here: files, units, orientation, metadata, sample counts, seeds and guard rails are).
+"""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+from click.testing import CliRunner
+from obspy import Stream, Trace, UTCDateTime, read
+from obspy.geodetics import gps2dist_azimuth
+
+from heggs import config as C
+from heggs.cli import main
+from heggs.generate import HEGGS
+from heggs.scenario import OutOfRangeWarning, ScenarioError, make_target
+from heggs.store import StoreWriter
+
+RATE, LENGTH_S = 25.0, 20.0
+N = int(RATE * LENGTH_S)
+ORIGIN = UTCDateTime("2020-01-01T00:00:00")
+EVENTS = [(35.0 + 0.1 * i, -117.0 - 0.1 * i, 8.0, 3.0 + 0.5 * i) for i in range(3)]
+STATIONS = [(35.05, -117.05), (34.95, -116.9), (35.2, -117.1)]
+TEST_MODEL = {"ae_channels": [16, 16], "latent_channels": 16, "n_fft": 64, "hop_length": 32, "sampler_steps": 4}
+
+
+def _record(rng, mag, dist_km):
+    t = np.arange(N) / RATE
+    tp, ts = dist_km / 6.0, dist_km / 3.5
+    env = (t > tp) * np.exp(-(t - tp).clip(0) / 2) + 2 * (t > ts) * np.exp(-(t - ts).clip(0) / 3)
+    amp = 10 ** (mag - 4.0) / max(dist_km, 5.0)
+    return (amp * env * rng.normal(size=(3, N))).astype(np.float32)
+
+
+@pytest.fixture(scope="module")
+def tiny_model(tmp_path_factory):
+    root = tmp_path_factory.mktemp("gen")
+    rng = np.random.default_rng(0)
+    with StoreWriter(root / "store", "ENZ", RATE, N) as w:
+        for i, (elat, elon, dep, mag) in enumerate(EVENTS):
+            for j, (slat, slon) in enumerate(STATIONS):
+                d, az, baz = gps2dist_azimuth(elat, elon, slat, slon)
+                w.add(_record(rng, mag, d / 1e3), {
+                    "source_id": f"ev{i}", "source_origin_time": str(ORIGIN + 3600 * i),
+                    "source_latitude_deg": elat, "source_longitude_deg": elon, "source_depth_km": dep,
+                    "source_magnitude": mag, "source_magnitude_type": "ML", "station_network_code": "XX",
+                    "station_code": f"S{j}", "station_latitude_deg": slat, "station_longitude_deg": slon,
+                    "trace_start_time": str(ORIGIN + 3600 * i), "trace_units": "m/s2",
+                    "trace_valid_start_sample": 0, "trace_valid_end_sample": N, "trace_band_min_hz": 1.0,
+                    "trace_band_max_hz": 11.25, "path_ep_distance_km": d / 1e3, "path_azimuth_deg": az,
+                    "path_back_azimuth_deg": baz, "split": "train",
+                })
+    cfg = C.TrainConfig(data=str(root / "store"), preset="tiny", model=C.model_preset("tiny", **TEST_MODEL),
+                        batch_size=4, steps=3, warmup_steps=1, checkpoint_interval=3, log_interval=1, num_workers=0)
+    from heggs.train import train
+
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        train(cfg, root / "run", progress=False)
+    finally:
+        torch.set_num_threads(n)
+    return root
+
+
+def _source_file(tmp_path, rng_seed=1, start=ORIGIN):
+    w = _record(np.random.default_rng(rng_seed), EVENTS[0][3], 7.0)
+    st = Stream()
+    for comp, data in zip("ENZ", w):
+        tr = Trace(data=data, header={"network": "XX", "station": "S0", "channel": f"HN{comp}",
+                                      "sampling_rate": RATE, "starttime": start})
+        st.append(tr)
+    p = tmp_path / "src.mseed"
+    st.write(str(p), format="MSEED")
+    return p
+
+
+def test_api_generates_streams_with_units_orientation_metadata(tiny_model):
+    model = HEGGS.load(tiny_model / "run")
+    assert model.sampling_rate_hz == RATE and model.n_samples == N and model.components == "ENZ"
+    t = make_target(station_lat=35.3, station_lon=-117.2, event_lat=35.1, event_lon=-117.1, event_depth_km=8,
+                    magnitude=3.5, origin_time="2021-05-01T12:00:00", n_samples=2, seed=11)
+    streams = model.generate(t, progress=False)
+    assert len(streams) == 2
+    st = streams[0]
+    assert [tr.stats.channel for tr in st] == ["HNE", "HNN", "HNZ"]
+    for tr in st:
+        assert tr.stats.npts == N and tr.stats.sampling_rate == RATE
+        assert tr.stats.starttime == UTCDateTime("2021-05-01T12:00:00")
+        assert tr.stats.heggs.units == "m/s2" and tr.stats.heggs.seed == 11
+        assert tr.stats.sac.evla == pytest.approx(35.1) and tr.stats.sac.stla == pytest.approx(35.3)
+        assert np.all(np.isfinite(tr.data))
+    assert streams[1][0].stats.location == "01" and not np.allclose(streams[0][0].data, streams[1][0].data)
+    # seeded: the same target gives the same record, whatever else is in the batch
+    other = make_target(station_lat=34.8, station_lon=-116.9, event_lat=35.1, event_lon=-117.1, event_depth_km=8,
+                        magnitude=3.5, seed=99)
+    w_alone, _, _ = model.generate_arrays([t], progress=False)
+    w_mixed, _, _ = model.generate_arrays([other, t], batch_size=3, progress=False)
+    np.testing.assert_allclose(w_mixed[1:], w_alone, rtol=1e-5, atol=1e-5 * np.abs(w_alone).max())
+
+
+def test_api_imputation_from_a_source_record(tiny_model, tmp_path):
+    model = HEGGS.load(tiny_model / "run")
+    ev = EVENTS[0]
+    t = make_target(station_lat=35.3, station_lon=-117.2, event_lat=ev[0], event_lon=ev[1], event_depth_km=ev[2],
+                    magnitude=ev[3], origin_time=str(ORIGIN), seed=3)
+    src = _source_file(tmp_path)
+    with_src = model.generate(t, source=src, source_station=STATIONS[0], source_units="m/s2", progress=False)
+    no_src = model.generate(t, progress=False)
+    assert with_src[0][0].stats.heggs.with_source and not no_src[0][0].stats.heggs.with_source
+    assert not np.allclose(with_src[0][0].data, no_src[0][0].data)
+    with pytest.raises(ScenarioError, match="coordinates are unknown"):
+        model.generate(t, source=src, progress=False)
+    with pytest.raises(ScenarioError, match="SAME event"):
+        model.generate(t, source=_source_file(tmp_path, start=ORIGIN + 86400), source_station=STATIONS[0],
+                       progress=False)
+    with pytest.raises(ScenarioError, match="cannot read source"):
+        model.generate(t, source=tmp_path / "nothing.mseed", source_station=STATIONS[0], progress=False)
+
+
+def test_training_ranges_warn_and_strict_refuses(tiny_model):
+    model = HEGGS.load(tiny_model / "run")
+    far = make_target(station_lat=35.3, station_lon=-117.2, event_lat=35.1, event_lon=-117.1, event_depth_km=8,
+                      magnitude=7.9)
+    with pytest.warns(OutOfRangeWarning, match="magnitude"):
+        model.generate(far, progress=False)
+    with pytest.raises(ScenarioError, match="strict"):
+        model.generate(far, strict=True, progress=False)
+
+
+def _run(args):
+    res = CliRunner().invoke(main, args, catch_exceptions=False)
+    return res
+
+
+def test_cli_single_scenario_mseed_and_png(tiny_model, tmp_path):
+    out = tmp_path / "o"
+    res = _run(["generate", "--model", str(tiny_model / "run"), "--event", "35.1,-117.1,8,3.5",
+                "--station", "35.3,-117.2", "--origin-time", "2021-05-01T12:00:00", "-n", "2", "--seed", "5",
+                "--out", str(out), "--quiet"])
+    assert res.exit_code == 0, res.output
+    files = sorted(p.name for p in out.iterdir())
+    assert "scenario.XX.S0001.00.mseed" in files and "scenario.XX.S0001.01.mseed" in files
+    assert "scenario.XX.S0001.png" in files and "scenario.XX.S0001.00.mseed.json" in files
+    st = read(str(out / "scenario.XX.S0001.00.mseed"))
+    assert len(st) == 3 and {tr.stats.npts for tr in st} == {N}
+    assert st[0].stats.starttime == UTCDateTime("2021-05-01T12:00:00")
+    side = json.loads((out / "scenario.XX.S0001.00.mseed.json").read_text())
+    assert side["units"] == "m/s2" and side["heggs"]["seed"] == 5 and side["channels"]["HNN"]["cmpaz"] == 0.0
+
+
+def test_cli_csv_bad_rows_do_not_lose_good_ones(tiny_model, tmp_path):
+    csv = tmp_path / "s.csv"
+    csv.write_text("station_lat,station_lon,event_lat,event_lon,event_depth_km,magnitude,n_samples\n"
+                   "35.3,-117.2,35.1,-117.1,8,3.5,1\n"
+                   "135.3,-117.2,35.1,-117.1,8,3.5,1\n"
+                   "35.0,-117.0,35.1,-117.1,8,3.0,2\n")
+    out = tmp_path / "o"
+    res = CliRunner().invoke(main, ["generate", "--model", str(tiny_model / "run"), "--scenarios", str(csv),
+                                    "--format", "sac", "--out", str(out), "--quiet", "--no-png"])
+    assert res.exit_code == 1
+    assert "row 2" in res.output and "station_lat" in res.output
+    sacs = sorted(out.glob("*.sac"))
+    assert len(sacs) == 3 * 3  # rows 1 (1 member) and 3 (2 members), 3 components each
+    tr = read(str(sacs[0]))[0]
+    assert tr.stats.sac.evdp == pytest.approx(8.0) and tr.stats.sac.idep == 8 and tr.stats.npts == N
+    missing = tmp_path / "m.csv"
+    missing.write_text("station_lat,station_lon,magnitude\n1,2,3\n")
+    res = CliRunner().invoke(main, ["generate", "--model", str(tiny_model / "run"), "--scenarios", str(missing),
+                                    "--out", str(out)])
+    assert res.exit_code != 0 and "lacks column" in res.output
+
+
+def test_cli_section_hdf5_and_seisbench(tiny_model, tmp_path):
+    import h5py
+
+    out = tmp_path / "sec"
+    res = _run(["generate", "--model", str(tiny_model / "run"), "--event", "35.1,-117.1,8,3.5", "--section",
+                "--n-stations", "4", "--max-distance", "40", "--azimuth", "45", "--format", "hdf5", "--out",
+                str(out), "--quiet"])
+    assert res.exit_code == 0, res.output
+    with h5py.File(out / "generated.h5") as f:
+        assert f["waveforms"].shape == (4, 3, N) and f["waveforms"].attrs["units"] == "m/s2"
+        d = [t["station"] for t in json.loads(f.attrs["targets"])]
+    assert d == ["V0000", "V0001", "V0002", "V0003"] and (out / "scenario_section.png").exists()
+    sb = pytest.importorskip("seisbench.data")
+    out2 = tmp_path / "sb"
+    res = _run(["generate", "--model", str(tiny_model / "run"), "--event", "35.1,-117.1,8,3.5", "--station",
+                "35.3,-117.2", "-n", "3", "--format", "seisbench", "--out", str(out2), "--quiet", "--no-png"])
+    assert res.exit_code == 0, res.output
+    ds = sb.WaveformDataset(out2 / "generated", component_order="ENZ")
+    assert len(ds) == 3 and ds.get_waveforms(0).shape == (3, N)
+
+
+def test_cli_source_imputation_and_guard_rails(tiny_model, tmp_path):
+    src = _source_file(tmp_path)
+    out = tmp_path / "imp"
+    ev = EVENTS[0]
+    base = ["generate", "--model", str(tiny_model / "run"), "--event", f"{ev[0]},{ev[1]},{ev[2]},{ev[3]}",
+            "--station", "35.3,-117.2", "--origin-time", str(ORIGIN), "--out", str(out), "--quiet", "--no-png"]
+    res = _run(base + ["--source", str(src), "--source-station", "35.05,-117.05", "--source-units", "m/s2"])
+    assert res.exit_code == 0, res.output
+    side = json.loads(next(out.glob("*.json")).read_text())
+    assert side["heggs"]["with_source"] and side["heggs"]["source_station"] == "XX.S0"
+    res = CliRunner().invoke(main, base + ["--source", str(src)])
+    assert res.exit_code != 0 and "coordinates are unknown" in res.output
+    bad = tmp_path / "bad.mseed"
+    bad.write_bytes(b"not a seismogram")
+    res = CliRunner().invoke(main, base + ["--source", str(bad), "--source-station", "35.05,-117.05"])
+    assert res.exit_code != 0 and "cannot read source" in res.output
+    res = CliRunner().invoke(main, ["generate", "--model", str(tiny_model / "run"), "--event", "95,-117,8,3",
+                                    "--station", "35,-117", "--out", str(out)])
+    assert res.exit_code != 0 and "event_lat" in res.output and "outside" in res.output
+    res = CliRunner().invoke(main, ["generate", "--model", str(tiny_model / "run"), "--event", "35,-117,8,big",
+                                    "--station", "35,-117", "--out", str(out)])
+    assert res.exit_code != 0 and "magnitude" in res.output and "not a number" in res.output
+    res = CliRunner().invoke(main, ["generate", "--model", str(tiny_model / "run"), "--event", "35,-117,-12,3",
+                                    "--station", "35,-117", "--out", str(out)])
+    assert res.exit_code != 0 and "below -10 km" in res.output
+    res = CliRunner().invoke(main, ["generate", "--model", str(tiny_model / "run"), "--event", "35,-117,8,7.9",
+                                    "--station", "35,-117", "--out", str(out), "--strict"])
+    assert res.exit_code != 0 and "strict" in res.output

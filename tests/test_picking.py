@@ -1,0 +1,130 @@
+"""Arrival pickers (heggs.picking): synthetic onsets, and analyst picks of the NCEDC demo set."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from heggs import picking
+from heggs.metrics import arrival_errors
+
+FS = 100.0
+N_RECORDS = 30  # a few dozen: the full-set figures come from `python -m heggs.picking --validate`
+
+
+def _synthetic_event(n=6000, tp=12.0, ts=18.0, seed=0):
+    """Noise, then a P burst (strongest on Z) and an S burst (strongest on E/N), ENZ order."""
+    rng = np.random.default_rng(seed)
+    t = np.arange(n) / FS
+    x = 0.05 * rng.standard_normal((3, n))
+    for t0, amp, comps in ((tp, 1.0, (0.3, 0.3, 1.0)), (ts, 3.0, (1.0, 1.0, 0.3))):
+        env = np.where(t >= t0, np.exp(-(t - t0) / 2.0), 0.0)
+        for c in range(3):
+            x[c] += amp * comps[c] * env * np.sin(2 * np.pi * 6.0 * t + rng.random() * 6.28) * (
+                1 + 0.2 * rng.standard_normal(n)
+            )
+    return x
+
+
+def test_classical_picker_on_synthetic_onset():
+    x = np.stack([_synthetic_event(seed=s) for s in range(3)])
+    picks = picking.pick_arrivals(x, FS, picker="classical")
+    assert picks.p.shape == (3,) and picks.p_rate == 1.0
+    np.testing.assert_allclose(picks.p, 12.0, atol=0.15)
+
+
+def test_bad_arguments():
+    x = np.zeros((1, 3, 1000))
+    with pytest.raises(ValueError, match="unknown picker"):
+        picking.pick_arrivals(x, FS, picker="gpd")
+    with pytest.raises(ValueError, match="components"):
+        picking.classical_picks(x, FS, component_order="12Z")
+
+
+# ----------------------------------------------------------------------------- real data
+
+
+@pytest.fixture(scope="module")
+def ncedc(shared_data):
+    path = shared_data / "phasenet_ncedc_picks"
+    if not (path / "waveform.csv").exists():
+        pytest.skip(f"{path} not present")
+    waves, itp, its, names = picking.load_ncedc_picks(path)
+    sel = np.random.default_rng(0).permutation(len(names))[:N_RECORDS]
+    crops, tp, ts = picking.random_crops(waves[sel], itp[sel], its[sel], 6000, (200, 3000), seed=0)
+    return crops, tp / FS, ts / FS, (waves, itp)
+
+
+def test_ncedc_loader_and_crops(ncedc):
+    crops, tp, ts, (waves, itp) = ncedc
+    assert waves.shape[1:] == (3, 9001) and len(waves) == len(itp)
+    assert crops.shape == (N_RECORDS, 3, 6000)
+    assert np.all(np.abs(crops).max(axis=-1) > 0)  # three live components
+    assert np.all(np.isfinite(tp)) and np.all((tp >= 2.0) & (tp <= 30.0))
+    assert np.std(tp) > 3.0  # P is not at a fixed sample
+    assert np.all(ts > tp)
+
+
+@pytest.mark.slow
+def test_eqtransformer_against_analyst_picks(ncedc, seisbench_cache):
+    crops, tp, ts, _ = ncedc
+    picks = picking.pick_arrivals(crops, FS, picker="eqtransformer")
+    p = arrival_errors(picks.p, tp)
+    s = arrival_errors(picks.s, ts)
+    print(f"EQT P: median {p.median:.3f} s, rate {p.pick_rate_generated:.2f}; S: median {s.median:.3f} s, rate {s.pick_rate_generated:.2f}")
+    assert p.median <= 0.1 and p.pick_rate_generated >= 0.9
+    assert s.median <= 0.2 and s.pick_rate_generated >= 0.8
+
+
+@pytest.mark.slow
+def test_phasenet_and_classical_against_analyst_picks(ncedc, seisbench_cache):
+    crops, tp, ts, _ = ncedc
+    pn = picking.pick_arrivals(crops, FS, picker="phasenet")
+    e = arrival_errors(pn.p, tp)
+    assert e.median <= 0.1 and e.pick_rate_generated >= 0.9
+    # the 0.03 s lateness of the converted weights is compensated: no bias left
+    assert abs(np.nanmedian(pn.p - tp)) <= 0.015
+    # (processed in chunks of 7 records: chunking must not change anything)
+    raw = picking.pick_arrivals(crops, FS, picker="phasenet", time_shift_s=0.0, chunk_records=7)
+    np.testing.assert_array_equal(np.isnan(raw.p), np.isnan(pn.p))
+    np.testing.assert_allclose(raw.p - pn.p, 0.03, atol=1e-9, equal_nan=True)
+    np.testing.assert_array_equal(raw.s_prob, pn.s_prob)
+    cl = picking.pick_arrivals(crops, FS, picker="classical")
+    e = arrival_errors(cl.p, tp)
+    assert e.median <= 0.2 and e.pick_rate_generated >= 0.8
+
+
+def test_shifted_onset_gives_known_arrival_error(ncedc, seisbench_cache):
+    """The same real record cropped d seconds earlier has its P d seconds later."""
+    waves, itp = ncedc[3]
+    # the record with the clearest P (largest post-/pre-P amplitude ratio), chosen by rule
+    snr = [np.abs(w[:, p : p + 300]).max() / np.abs(w[:, p - 1000 : p - 50]).max() for w, p in zip(waves, itp)]
+    i = int(np.argmax(snr))
+    start = itp[i] - 1000  # P at 10 s
+    shifts = np.array([0.5, 1.0, 1.5, 3.0])
+    ref = waves[i : i + 1, :, start : start + 6000]
+    moved = np.stack([waves[i, :, start - int(d * FS) : start - int(d * FS) + 6000] for d in shifts])
+    p_ref = picking.pick_arrivals(ref, FS).p
+    p_moved = picking.pick_arrivals(moved, FS).p
+    err = arrival_errors(p_moved, np.repeat(p_ref, shifts.size))
+    assert err.n == shifts.size
+    # EQTransformer's picks jitter by a few samples with the window position
+    np.testing.assert_allclose(p_moved - p_ref, shifts, atol=0.1)
+    assert err.mae == pytest.approx(shifts.mean(), abs=0.05)
+
+
+@pytest.mark.filterwarnings("ignore:Selected high corner frequency")
+def test_short_and_resampled_records_are_handled(ncedc, seisbench_cache):
+    crops, tp, _, _ = ncedc
+    k = np.nonzero((tp > 12) & (tp < 25))[0][:4]
+    # 30 s records are shorter than the 60 s EQTransformer window: padded, still picked
+    short = np.stack([c[:, int(t * FS) - 1000 : int(t * FS) + 2000] for c, t in zip(crops[k], tp[k])])
+    picks = picking.pick_arrivals(short, FS)
+    np.testing.assert_allclose(picks.p, 10.0, atol=0.2)
+    # 50 Hz input is resampled to the model rate; times stay in seconds
+    from scipy.signal import resample_poly
+
+    half = resample_poly(short, 1, 2, axis=-1)
+    picks50 = picking.pick_arrivals(half, 50.0)
+    np.testing.assert_allclose(picks50.p, 10.0, atol=0.2)
+

@@ -1,0 +1,324 @@
+"""Tests of heggs.train / heggs.checkpoint: real-data overfit vs the mean-spectrogram baseline,
+condition swap, save -> load -> identical samples, SIGKILL + resume equality, NaN stop,
+atomic checkpoints, JSONL logs.
+
+Real data: 4 iceland_dike records (../shared/data) ingested with heggs.archives + heggs.ingest
+(``tests/train_store.py``); skipped with a clear reason where ../shared/data is absent.
+Everything runs on one CPU thread (on a loaded 2-core machine more threads are much slower).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from torch.utils.data import default_collate
+
+from heggs import checkpoint as ckpt
+from heggs import config as C
+from heggs import train as T
+from heggs.data import PairDataset
+from heggs.diffusion import masked_spectrogram_loss
+
+sys.path.insert(0, str(Path(__file__).parent))
+from train_store import build_iceland_store  # noqa: E402
+
+#: a tiny model for 10 s at 25 Hz (250 samples), 1-10 Hz: the spectrogram is (6, 33, 8)
+TEST_MODEL = {"ae_channels": [16, 16], "latent_channels": 16, "n_fft": 64, "hop_length": 32}
+REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
+def _cfg(store: Path, **kw) -> C.TrainConfig:
+    cfg = C.TrainConfig(
+        data=str(store), preset="tiny", model=C.model_preset("tiny", **TEST_MODEL), batch_size=4, steps=20,
+        lr=3e-3, min_lr=3e-4, warmup_steps=10, lr_schedule="cosine", ema_decay=0.9, checkpoint_interval=10,
+        log_interval=5, num_workers=0, p_same=0.5, seed=0,
+    )
+    for k, v in kw.items():
+        setattr(cfg, k, v)
+    return cfg
+
+
+@pytest.fixture(scope="module")
+def store(shared_data, tmp_path_factory) -> Path:
+    """4 real records: 2 iceland_dike events x 2 stations, 10 s from the origin at 25 Hz, 1-10 Hz, counts."""
+    return build_iceland_store(shared_data, tmp_path_factory.mktemp("store") / "iceland4", n_events=2, n_stations=2,
+                               rate_hz=25.0, band_max_hz=10.0)
+
+
+@pytest.fixture(scope="module")
+def overfit_run(store, tmp_path_factory):
+    """Train the tiny model on the 4 records until it has memorised them (module-scoped: ~1 min)."""
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        out = tmp_path_factory.mktemp("overfit") / "run"
+        cfg = _cfg(store, steps=600, checkpoint_interval=300, log_interval=50, ema_decay=0.95)
+        final = T.train(cfg, out, progress=False)
+    finally:
+        torch.set_num_threads(n)
+    return out, final
+
+
+def _all_items(model, dataset) -> dict[str, torch.Tensor]:
+    return default_collate([dataset[i] for i in range(len(dataset))])
+
+
+def mean_spectrogram_baseline(model, batch) -> float:
+    """Loss of predicting the MEAN spectrogram, with the model's own masking and loss terms.
+
+    Each target's loss-space spectrogram Y_i is its compressed complex STFT (waveform zeroed
+    outside its valid range), divided by its masked RMS when it is in counts (shape only, as
+    the loss does). The predictor P is the masked per-bin mean of Y_i over the training targets
+    (the MSE-optimal constant prediction of the complex term). The baseline is the mean over
+    targets of the model's per-item loss with P in place of the model's output: the masked
+    complex term (``masked_spectrogram_loss``) plus ``magnitude_loss_weight`` x the masked
+    compressed-magnitude term (``masked_magnitude_loss``), over valid frames and bins below
+    the band edge only. (The optional latent term has no meaning for a constant prediction;
+    the test config keeps it off.)
+    """
+    from heggs.diffusion import masked_magnitude_loss
+    from heggs.spectrogram import masked_rms
+
+    cfg = model.cfg
+    assert cfg.latent_loss_weight == 0
+    with torch.no_grad():
+        x, m = model.spectrogram_and_mask(batch["tgt"], batch["tgt_valid"], batch["tgt_band_max_hz"])
+        phys = batch["tgt_physical"].bool()
+        y = torch.where(phys[:, None, None, None], x, x / masked_rms(x, m))
+        p = ((y * m).sum(0, keepdim=True) / m.sum(0, keepdim=True).clamp_min(1.0)).expand_as(x)
+        per = masked_spectrogram_loss(p, x, m, phys, cfg.counts_shape_only)
+        if cfg.magnitude_loss_weight > 0:
+            per = per + cfg.magnitude_loss_weight * masked_magnitude_loss(p, x, m, phys, cfg.counts_shape_only)
+    return float(per.mean())
+
+
+def model_loss_on(model, batch, seeds) -> float:
+    """Mean of model.loss over the given noise seeds (t spread over 1..T), no grad."""
+    vals = []
+    with torch.no_grad():
+        for s in seeds:
+            b = dict(batch, noise_seed=torch.arange(len(batch["tgt"])) * 7919 + s)
+            vals.append(float(model.loss(b)[0]))
+    return float(np.mean(vals))
+
+
+@pytest.mark.slow
+def test_overfit_real_pairs_beats_mean_spectrogram(overfit_run):
+    out, final = overfit_run
+    model, normalizer, info = T.load_checkpoint(final, ema=False)
+    ds = PairDataset(info["data"]["store"], "train", normalizer, p_same=0.5, seed=0)
+    batch = _all_items(model, ds)
+    base = mean_spectrogram_baseline(model, batch)
+    trained = model_loss_on(model, batch, range(16))
+    untrained = model_loss_on(type(model)(model.cfg), batch, range(16))
+    print(f"mean-spectrogram baseline {base:.4f}, untrained {untrained:.4f}, trained {trained:.4f}")
+    assert base > 0.5  # 4 unrelated records: the mean explains little
+    assert trained <= 0.1 * base, f"trained loss {trained:.4f} > 0.1 x baseline {base:.4f}"
+    # the log is JSON lines with the documented keys, one per log_interval
+    lines = [json.loads(line) for line in (out / T.LOG_FILE).read_text().splitlines()]
+    assert [d["step"] for d in lines] == list(range(50, 601, 50))
+    for d in lines:
+        assert {"step", "epoch", "loss", "lr", "grad_norm", "pairs_per_s", "loss_spec"} <= set(d)
+        assert np.isfinite(d["loss"]) and d["pairs_per_s"] > 0
+    assert lines[-1]["loss"] < lines[0]["loss"]
+
+
+@pytest.mark.slow
+def test_condition_swap_swaps_outputs(overfit_run):
+    """Generated from noise with target A's condition, the output resembles A, not B; swap -> swap."""
+    _, final = overfit_run
+    model, normalizer, info = T.load_checkpoint(final)  # EMA weights, as generation uses
+    ds = PairDataset(info["data"]["store"], "train", normalizer, p_same=0.5, seed=0)
+    batch = _all_items(model, ds)
+    a, b = 0, 2  # two records of different events
+    c = batch["c_tgt"][[a, b]]
+    x, m = model.spectrogram_and_mask(batch["tgt"][[a, b]], batch["tgt_valid"][[a, b]], batch["tgt_band_max_hz"][[a, b]])
+    phys = torch.zeros(2, dtype=torch.bool)
+
+    def dist(gen, k):  # shape-only masked spectrogram distance of generated row vs target k
+        g, _ = model.spectrogram_and_mask(gen, batch["tgt_valid"][[a, b]], batch["tgt_band_max_hz"][[a, b]])
+        return masked_spectrogram_loss(g, x[[k, k]], m[[k, k]], phys)
+
+    # steps=1: the x0 prediction from pure noise at t = T (one DDIM step). The multi-step chain
+    # of heggs.sampling does not yet reproduce memorised targets with the default loss (reported
+    # to the model stage: x_theta's x0 is not tied to the encoder's latent space).
+    out = model.generate(c, seeds=[5, 5], steps=1)
+    swapped = model.generate(c.flip(0), seeds=[5, 5], steps=1)
+    d_to_a, d_to_b = dist(out, 0), dist(out, 1)
+    print("distance of [gen(cA), gen(cB)] to A", d_to_a.tolist(), "to B", d_to_b.tolist())
+    assert d_to_a[0] < 0.5 * d_to_b[0] and d_to_b[1] < 0.5 * d_to_a[1]
+    torch.testing.assert_close(swapped, out.flip(0), rtol=1e-5, atol=1e-5 * float(out.abs().max()))
+
+
+@pytest.mark.slow
+def test_save_load_checkpoint_gives_identical_samples(overfit_run, tmp_path):
+    _, final = overfit_run
+    m1, n1, info = T.load_checkpoint(final)
+    m2, n2, _ = T.load_checkpoint(final.parent.parent)  # a run folder resolves to its newest checkpoint
+    c = torch.from_numpy(n1.transform(np.array([[64.7, -17.0, 64.75, -16.95, 6.0, 1.2, 12.0, 0.3, 0.95, -0.3, -0.95]])))
+    torch.testing.assert_close(m1.generate(c, seeds=[3]), m2.generate(c, seeds=[3]), rtol=0, atol=0)
+    assert n2.to_dict() == n1.to_dict()
+    assert info["weights_loaded"] == "ema" and info["step"] == 600 and info["finished"]
+    assert info["data"]["n_records"] == 4 and len(info["data"]["metadata_sha256"]) == 64
+    assert info["training_ranges"]["n_records"] == 4 and info["model_config"]["n_samples"] == 250
+    for name in ("model.safetensors", "ema.safetensors", "optimizer.safetensors", "checkpoint.json"):
+        assert (Path(info["path"]) / name).exists()
+    # EMA and online weights differ (the EMA really averages)
+    online, ema = ckpt.read_tensors(final, "model"), ckpt.read_tensors(final, "ema")
+    assert any(not torch.equal(online[k], ema[k]) for k in online if online[k].is_floating_point())
+
+
+@pytest.mark.slow
+def test_sigkill_and_resume_equals_uninterrupted(store, tmp_path):
+    cfg = _cfg(store, steps=20, checkpoint_interval=5, batch_size=2, log_interval=5)
+    C.save(cfg, tmp_path / "cfg.json")
+    ref = T.train(cfg, tmp_path / "ref", progress=False)
+
+    run = tmp_path / "killed"
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+    cmd = [sys.executable, "-m", "heggs.cli", "train", "--config", str(tmp_path / "cfg.json"), "--out", str(run),
+           "--no-progress"]
+    proc = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        deadline = time.time() + 120
+        while not ckpt.list_checkpoints(run) and time.time() < deadline and proc.poll() is None:
+            time.sleep(0.01)
+        os.kill(proc.pid, signal.SIGKILL)
+    finally:
+        proc.wait()
+    done = ckpt.list_checkpoints(run)
+    assert proc.returncode == -signal.SIGKILL, proc.stderr.read().decode()[-2000:]
+    assert done and done[-1][0] < 20, f"the run was not interrupted mid-way: {done}"
+    res = subprocess.run(cmd + ["--resume"], cwd=REPO, env=env, capture_output=True, text=True)
+    assert res.returncode == 0, res.stderr[-2000:]
+    resumed = ckpt.latest_checkpoint(run)
+    assert resumed.name == ref.name == "step_0000020"
+    for which in ("model", "ema", "optimizer"):
+        a, b = ckpt.read_tensors(ref, which), ckpt.read_tensors(resumed, which)
+        assert a.keys() == b.keys()
+        for k in a:
+            assert torch.equal(a[k], b[k]), f"{which} tensor {k} differs after kill + resume"
+    steps = [json.loads(line)["step"] for line in (run / T.LOG_FILE).read_text().splitlines()]
+    assert steps == [5, 10, 15, 20]  # lines of the killed run past its checkpoint are replaced
+
+
+def test_nan_stops_with_clear_message_and_keeps_last_checkpoint(store, tmp_path, monkeypatch):
+    real_loss = T.HEGGS.loss
+    calls = {"n": 0}
+
+    def bad_loss(self, batch):
+        calls["n"] += 1
+        loss, logs = real_loss(self, batch)
+        return (loss * float("nan") if calls["n"] == 7 else loss), logs
+
+    monkeypatch.setattr(T.HEGGS, "loss", bad_loss)
+    cfg = _cfg(store, steps=10, checkpoint_interval=3, batch_size=4)
+    with pytest.raises(T.TrainingDiverged, match=r"non-finite loss .* at step 7 .*step_0000006"):
+        T.train(cfg, tmp_path / "run", progress=False)
+    assert [s for s, _ in ckpt.list_checkpoints(tmp_path / "run")] == [3, 6]
+    model, _, info = T.load_checkpoint(tmp_path / "run")
+    assert info["step"] == 6 and all(torch.isfinite(p).all() for p in model.parameters())
+    assert not list((tmp_path / "run" / ckpt.CHECKPOINT_DIR).glob(".tmp-*"))
+
+
+def test_checkpoint_write_is_atomic(tmp_path, monkeypatch):
+    w = {"a": torch.arange(4.0)}
+    opt = torch.optim.AdamW([torch.nn.Parameter(torch.ones(3))], lr=1e-3)
+    opt.param_groups[0]["params"][0].grad = torch.ones(3)
+    opt.step()
+    ckpt.write_checkpoint(tmp_path, 1, w, w, opt.state_dict(), {"format": "x"})
+
+    def boom(*a, **k):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(ckpt, "flatten_optimizer_state", boom)
+    with pytest.raises(OSError, match="disk full"):
+        ckpt.write_checkpoint(tmp_path, 2, w, w, opt.state_dict(), {"format": "x"})
+    assert [s for s, _ in ckpt.list_checkpoints(tmp_path)] == [1]
+    assert sorted(p.name for p in (tmp_path / ckpt.CHECKPOINT_DIR).iterdir()) == ["step_0000001"]
+    monkeypatch.undo()
+    # optimizer state survives the safetensors + JSON round trip exactly (no pickle)
+    back = ckpt.unflatten_optimizer_state(ckpt.read_tensors(tmp_path, "optimizer"), ckpt.read_info(tmp_path)["optimizer"])
+    opt2 = torch.optim.AdamW([torch.nn.Parameter(torch.ones(3))], lr=1e-3)
+    opt2.load_state_dict(back)
+    sd1, sd2 = opt.state_dict(), opt2.state_dict()
+    assert sd1["param_groups"] == sd2["param_groups"]
+    for k in sd1["state"][0]:
+        assert torch.equal(sd1["state"][0][k], sd2["state"][0][k])
+    # old checkpoints beyond `keep` are pruned
+    for s in range(2, 6):
+        ckpt.write_checkpoint(tmp_path, s, w, w, opt.state_dict(), {"format": "x"}, keep=2)
+    assert [s for s, _ in ckpt.list_checkpoints(tmp_path)] == [4, 5]
+
+
+def test_data_order_same_for_one_and_many_processes():
+    """Step s uses permutation positions [s*B, (s+1)*B) whatever the number of processes."""
+    from torch.utils.data.distributed import DistributedSampler
+
+    ds = list(range(23))
+    B = 4
+    for world in (1, 2, 4):
+        per = B // world
+        for epoch in (0, 3):
+            got = []
+            for rank in range(world):
+                s = DistributedSampler(ds, num_replicas=world, rank=rank, shuffle=True, seed=7, drop_last=True)
+                s.set_epoch(epoch)
+                got.append(list(s))
+            ref = DistributedSampler(ds, num_replicas=1, rank=0, shuffle=True, seed=7, drop_last=True)
+            ref.set_epoch(epoch)
+            ref = list(ref)
+            for step in range(len(ds) // B):
+                union = sorted(i for r in range(world) for i in got[r][step * per : (step + 1) * per])
+                assert union == sorted(ref[step * B : (step + 1) * B])
+
+
+def test_lr_schedule_and_config_checks():
+    cfg = C.TrainConfig(lr=1.0, min_lr=0.1, warmup_steps=10, steps=110)
+    assert T.lr_at(0, cfg) == pytest.approx(0.1) and T.lr_at(9, cfg) == pytest.approx(1.0)
+    assert T.lr_at(60, cfg) == pytest.approx(0.55) and T.lr_at(110, cfg) == pytest.approx(0.1)
+    assert T.ema_decay_at(1, C.TrainConfig(ema_decay=0.999)) == pytest.approx(2 / 11)
+    with pytest.raises(ValueError, match="divisible"):
+        T.check_config(C.TrainConfig(batch_size=6, grad_accum=4), world_size=1)
+    with pytest.raises(ValueError, match="amp"):
+        T.check_config(C.TrainConfig(amp="fp8"))
+    with pytest.raises(ValueError, match="unknown config key"):
+        C.from_dict(C.TrainConfig, {"batchsize": 3})
+
+
+def test_configs_in_repo_load():
+    for name in ("tiny", "paper"):
+        cfg = C.load(C.TrainConfig, REPO / "configs" / f"{name}.json")
+        assert cfg.preset == name
+        T.check_config(cfg)
+    paper = C.load(C.TrainConfig, REPO / "configs" / "paper.json")
+    assert (paper.model.n_samples, paper.model.sampling_rate_hz, paper.model.n_components) == (6000, 100.0, 3)
+
+
+def test_refuses_to_overwrite_a_run_without_resume(store, tmp_path):
+    cfg = _cfg(store, steps=2, checkpoint_interval=2, batch_size=4)
+    T.train(cfg, tmp_path / "run", progress=False)
+    with pytest.raises(FileExistsError, match="--resume"):
+        T.train(cfg, tmp_path / "run", progress=False)
+    # a finished run is extended by resuming with more steps (its own config otherwise)
+    final = T.train(None, tmp_path / "run", resume=True, steps=4, progress=False)
+    assert final.name == "step_0000004" and ckpt.read_info(final)["train_config"]["steps"] == 4
+    with pytest.raises(ValueError, match="fewer than one batch"):
+        T.train(_cfg(store, batch_size=8), tmp_path / "other", progress=False)
