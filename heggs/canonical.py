@@ -8,7 +8,7 @@ in order:
 
 1. event: done before, by :func:`heggs.ingest.resolve_event` (header event, catalog refinement).
 2. arrivals: analyst picks of the station when the catalog has them, else first P/S from a
-   cached TauP travel-time table (:class:`heggs.catalog.TravelTimeTable`, depth clipped at 0
+   cached TauP travel-time table (:class:`heggs.traveltimes.TravelTimeTable`, depth clipped at 0
    for travel times only); ``trace_arrivals_source`` is ``picked`` (P and S picked),
    ``theoretical`` (neither) or ``mixed``.
 3. time sanity: a record whose span cannot contain the window's P..S part (1970 dates, a start
@@ -59,22 +59,29 @@ import scipy.signal
 from obspy import Stream, Trace
 from obspy.geodetics import gps2dist_azimuth
 
-from .catalog import TravelTimeTable
 from .config import IngestConfig
 from .records import EventInfo, RawRecord, Skip, StationInfo
 from .store import UNITS_PHYSICAL
+from .traveltimes import TravelTimeTable, get_table, taup_first_arrivals
 
 #: second letter of a SEED channel code meaning an acceleration sensor (HN?, HL?, BN?, HG?)
 ACCEL_INSTRUMENTS = set("NLG")
 
-_TT_TABLES: dict[str, TravelTimeTable] = {}
-
-
 def travel_time_table(model: str) -> TravelTimeTable:
-    """The process-wide cached :class:`TravelTimeTable` of ``model``."""
-    if model not in _TT_TABLES:
-        _TT_TABLES[model] = TravelTimeTable(model)
-    return _TT_TABLES[model]
+    """The process-wide cached :class:`heggs.traveltimes.TravelTimeTable` of ``model``."""
+    return get_table(model)
+
+
+def first_arrivals(model: str, distance_km: float, depth_km: float) -> tuple[float, float]:
+    """(P, S) first-arrival travel times (s): the cached regional table, or a direct TauP call
+    beyond its 1,500 km (rare here: teleseismic records). ValueError when there is none."""
+    table = travel_time_table(model)
+    if distance_km <= table.max_distance_km:
+        return table.arrivals(distance_km, depth_km)
+    try:
+        return taup_first_arrivals(model, distance_km, depth_km)
+    except IndexError:
+        raise ValueError(f"no P/S arrival at {distance_km:.0f} km, depth {depth_km:.1f} km") from None
 
 
 # --- one record -----------------------------------------------------------------------------
@@ -324,7 +331,7 @@ def theoretical_travel_times(raw: RawRecord, ev: EventInfo, cfg: IngestConfig) -
         return None
     dist_m, _, _ = gps2dist_azimuth(ev.latitude, ev.longitude, sta.latitude, sta.longitude)
     try:
-        return travel_time_table(cfg.velocity_model).arrivals(dist_m / 1000.0, ev.depth_km)
+        return first_arrivals(cfg.velocity_model, dist_m / 1000.0, ev.depth_km)
     except ValueError:
         return None
 
@@ -352,7 +359,7 @@ def _process(raw: RawRecord, ev: EventInfo, cfg: IngestConfig, adapter: str,
     tS = picks.get("S")
     if tP is None or tS is None:
         try:
-            ttp, tts = travel_times or travel_time_table(cfg.velocity_model).arrivals(dist_km, ev.depth_km)
+            ttp, tts = travel_times or first_arrivals(cfg.velocity_model, dist_km, ev.depth_km)
         except ValueError as e:
             raise _SkipError("no theoretical arrival", str(e)) from None
         tP = tP if tP is not None else ev.origin_time + ttp

@@ -237,6 +237,11 @@ class TravelTimeTable:
                 self._rows[i] = row
 
     # -- queries ---------------------------------------------------------------------------
+    def arrivals(self, distance_km: float, depth_km: float) -> tuple[float, float]:
+        """(P, S) first-arrival travel times in s of one source-station pair (see :meth:`lookup`)."""
+        out = self.lookup([distance_km], [depth_km])
+        return float(out["p_time_s"][0]), float(out["s_time_s"][0])
+
     def lookup(self, distance_km, depth_km) -> dict[str, np.ndarray]:
         """First P and S arrivals.
 
@@ -304,3 +309,16 @@ def get_table(model: str = "iasp91", max_distance_km: float = 1500.0) -> TravelT
     if key not in _TABLES:
         _TABLES[key] = TravelTimeTable(model, max_distance_km)
     return _TABLES[key]
+
+
+def taup_first_arrivals(model: str, distance_km: float, depth_km: float) -> tuple[float, float]:
+    """Direct (slow, ~5-30 ms) TauP call: first P and S travel times in s, the reference the
+    tables are tested against. Depth is clipped at 0."""
+    from obspy.geodetics import kilometers2degrees
+    from obspy.taup import TauPyModel
+
+    m = TauPyModel(model)
+    deg = kilometers2degrees(distance_km)
+    z = max(depth_km, 0.0)
+    p_names, s_names = _phase_names()
+    return m.get_travel_times(z, deg, p_names)[0].time, m.get_travel_times(z, deg, s_names)[0].time

@@ -11,7 +11,8 @@ import pytest
 from obspy import Stream, Trace, UTCDateTime
 from obspy.core.inventory import Channel, Inventory, Network, Response, Station
 
-from heggs.catalog import Catalog, TravelTimeTable, taup_first_arrivals
+from heggs.catalog import Catalog
+from heggs.traveltimes import TravelTimeTable, taup_first_arrivals
 from heggs.config import IngestConfig
 from heggs.ingest import ingest, process_record
 from heggs.records import EventInfo, RawRecord, Skip, StationInfo
