@@ -17,13 +17,12 @@ Run:  python benchmarks/bench_generate.py [--presets tiny,small,paper] [--batch 
 from __future__ import annotations
 
 import argparse
-import statistics
-import time
 
 import torch
 
 from heggs.config import model_preset
 from heggs.model import HEGGS
+from timing import griffin_lim, median_time  # benchmarks/timing.py
 
 #: a mid-size preset between "tiny" and "paper" (what a CPU-trained default model can afford)
 SMALL = {"ae_channels": (16, 32), "latent_channels": 8, "acm_channels": 16, "cond_hidden": 64, "cond_dim": 64,
@@ -33,26 +32,6 @@ SMALL = {"ae_channels": (16, 32), "latent_channels": 8, "acm_channels": 16, "con
 
 def preset(name: str):
     return model_preset("tiny", **SMALL) if name == "small" else model_preset(name)
-
-
-def median_time(fn, repeats: int) -> float:
-    ts = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        ts.append(time.perf_counter() - t0)
-    return statistics.median(ts)
-
-
-def griffin_lim(mag: torch.Tensor, n_fft: int, hop: int, n: int, iters: int = 128) -> torch.Tensor:
-    """Griffin-Lim from magnitudes (N, F, T) -> (N, n) waveforms (random initial phase)."""
-    win = torch.hann_window(n_fft)
-    phase = torch.exp(2j * torch.pi * torch.rand(mag.shape))
-    x = torch.istft(mag * phase, n_fft, hop, window=win, length=n)
-    for _ in range(iters):
-        s = torch.stft(x, n_fft, hop, window=win, return_complex=True)
-        x = torch.istft(mag * torch.exp(1j * torch.angle(s)), n_fft, hop, window=win, length=n)
-    return x
 
 
 @torch.no_grad()

@@ -32,31 +32,22 @@ import statistics
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import torch
 
 from heggs.config import model_preset
 from heggs.model import HEGGS, dummy_batch
+from timing import median_time  # benchmarks/timing.py
 
 TINY = dict(n_samples=500, sampling_rate_hz=50.0)
 
 
-def _median_time(fn, repeats: int, warmup: int = 1) -> float:
-    for _ in range(warmup):
-        fn()
-    times = []
-    for _ in range(repeats):
-        t = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t)
-    return statistics.median(times)
 
 
 def matmul_peak(n: int = 2048, repeats: int = 5) -> float:
     """FLOP/s of an n x n float32 matmul (2 n^3 FLOPs)."""
     a, b = torch.randn(n, n), torch.randn(n, n)
-    return 2 * n**3 / _median_time(lambda: torch.mm(a, b), repeats)
+    return 2 * n**3 / median_time(lambda: torch.mm(a, b), repeats, warmup=1)
 
 
 def train_step_throughput(cfg, batch_size: int, repeats: int) -> dict:
@@ -77,7 +68,7 @@ def train_step_throughput(cfg, batch_size: int, repeats: int) -> dict:
         opt.zero_grad(set_to_none=True)
         ema.update(model, 0.999)
 
-    dt = _median_time(step, repeats)
+    dt = median_time(step, repeats, warmup=1)
     return {"step_s": dt, "pairs_per_s": batch_size / dt, "params": model.n_parameters()}
 
 
@@ -100,7 +91,7 @@ def unet_efficiency(cfg, batch_size: int, repeats: int, peak: float, profile: bo
     with counter:
         step()
     flops = counter.get_total_flops()
-    dt = _median_time(step, repeats)
+    dt = median_time(step, repeats, warmup=1)
     res = {"latent_shape": list(model.latent_shape), "batch": batch_size, "unet_params": sum(p.numel() for p in unet.parameters()),
            "flops_fwd_bwd": flops, "time_s": dt, "flop_per_s": flops / dt, "fraction_of_matmul_peak": flops / dt / peak}
     if profile:

@@ -7,9 +7,7 @@ prints medians of repeated timings. Run: ``python benchmarks/data_pairs.py [--ev
 from __future__ import annotations
 
 import argparse
-import statistics
 import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
@@ -18,6 +16,7 @@ import torch
 
 from heggs.data import PairDataset, condition_features
 from heggs.store import StoreWriter
+from timing import median_time  # benchmarks/timing.py
 
 
 def build(path: Path, n_events: int, n_stations: int, n_samples: int) -> None:
@@ -34,13 +33,6 @@ def build(path: Path, n_events: int, n_stations: int, n_samples: int) -> None:
                     "trace_units": "m/s2", "split": "train" if e % 5 else "test"})
 
 
-def timeit(fn, repeat: int = 3) -> float:
-    out = []
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        fn()
-        out.append(time.perf_counter() - t0)
-    return statistics.median(out)
 
 
 def main() -> None:
@@ -55,20 +47,20 @@ def main() -> None:
         ds = PairDataset(path, "train")
         meta = ds.store.metadata
         print(f"store: {len(meta)} records, {args.events} events; train targets {len(ds)}")
-        t = timeit(lambda: condition_features(meta))
+        t = median_time(lambda: condition_features(meta))
         print(f"condition_features (geodesics from coordinates): {t * 1e3:.1f} ms, "
               f"{t / len(meta) * 1e6:.1f} us/record")
         big = pd.concat([meta] * 10, ignore_index=True)
-        t = timeit(lambda: condition_features(big), repeat=1)
+        t = median_time(lambda: condition_features(big), repeats=1)
         print(f"condition_features on {len(big)} rows (repeated pairs, cached): {t * 1e3:.1f} ms")
-        t = timeit(lambda: PairDataset(path, "train"))
+        t = median_time(lambda: PairDataset(path, "train"))
         print(f"PairDataset(...) set-up: {t * 1e3:.1f} ms")
         n = min(len(ds), 400)
-        t = timeit(lambda: [ds[i] for i in range(n)])
+        t = median_time(lambda: [ds[i] for i in range(n)])
         print(f"__getitem__ (2 HDF5 reads): {n / t:.0f} items/s single process")
         for workers in (0, 2):
             dl = torch.utils.data.DataLoader(ds, batch_size=16, num_workers=workers)
-            t = timeit(lambda: sum(1 for _ in dl), repeat=1)
+            t = median_time(lambda: sum(1 for _ in dl), repeats=1)
             print(f"DataLoader batch 16, num_workers={workers}: {len(ds) / t:.0f} items/s")
 
 

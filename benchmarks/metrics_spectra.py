@@ -9,13 +9,12 @@ Run: ``python benchmarks/metrics_spectra.py [--records 20] [--periods 100]``.
 from __future__ import annotations
 
 import argparse
-import statistics
-import time
 
 import numpy as np
 from scipy import signal
 
 from heggs import metrics, spectra
+from timing import median_time  # benchmarks/timing.py
 
 DT = 0.01
 
@@ -29,13 +28,6 @@ def records(n: int, seed: int = 0) -> np.ndarray:
     return signal.sosfiltfilt(sos, x, axis=-1) * env
 
 
-def timeit(fn, repeat: int = 3) -> float:
-    out = []
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        fn()
-        out.append(time.perf_counter() - t0)
-    return statistics.median(out)
 
 
 def main() -> None:
@@ -69,7 +61,7 @@ def main() -> None:
     print(f"{args.records} records x 3 x 6000 samples, {args.periods} periods; median of 3, ms per record")
     for label, fn in rows.items():
         fn()  # warm-up (filter caches, model load)
-        print(f"{label:32s} {1000 * timeit(fn) / n:10.2f}")
+        print(f"{label:32s} {1000 * median_time(fn) / n:10.2f}")
 
 
 if __name__ == "__main__":

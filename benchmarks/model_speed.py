@@ -12,34 +12,17 @@ Run:  python benchmarks/model_speed.py [--records 32] [--repeats 5] [--threads 1
 from __future__ import annotations
 
 import argparse
-import statistics
-import time
 
 import torch
 
 from heggs.config import model_preset
 from heggs.model import HEGGS, dummy_batch
 from heggs.spectrogram import compressed_stft, inverse_compressed_stft
+from timing import griffin_lim, median_time  # benchmarks/timing.py
 
 
-def median_time(fn, repeats: int) -> float:
-    ts = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        ts.append(time.perf_counter() - t0)
-    return statistics.median(ts)
 
 
-def griffin_lim(mag: torch.Tensor, n_fft: int, hop: int, n: int, iters: int = 128) -> torch.Tensor:
-    """Plain Griffin-Lim (random initial phase) from magnitudes (N, F, T) -> (N, n)."""
-    win = torch.hann_window(n_fft)
-    phase = torch.exp(2j * torch.pi * torch.rand(mag.shape))
-    x = torch.istft(mag * phase, n_fft, hop, window=win, length=n)
-    for _ in range(iters):
-        s = torch.stft(x, n_fft, hop, window=win, return_complex=True)
-        x = torch.istft(mag * torch.exp(1j * torch.angle(s)), n_fft, hop, window=win, length=n)
-    return x
 
 
 def main() -> None:

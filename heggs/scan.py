@@ -37,7 +37,7 @@ from pathlib import Path
 from typing import Iterable, Iterator, Sequence
 
 import numpy as np
-from obspy import Inventory, Stream, UTCDateTime, read, read_inventory
+from obspy import Inventory, Stream, read, read_inventory
 
 from .catalog import is_nordic, read_catalog, read_event_json  # noqa: F401 - re-exported
 from .records import EventInfo, RawRecord, Skip, StationInfo
