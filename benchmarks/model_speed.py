@@ -21,10 +21,6 @@ from heggs.spectrogram import compressed_stft, inverse_compressed_stft
 from timing import griffin_lim, median_time  # benchmarks/timing.py
 
 
-
-
-
-
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--records", type=int, default=32)
