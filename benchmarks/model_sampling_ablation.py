@@ -2,15 +2,18 @@
 
 Ablation for the sampler / latent-space fix. Trains the tiny test model (the
 ``tests/test_train.py`` setup: ``TEST_MODEL`` overrides, 4 real iceland_dike records from
-``tests/train_store.py``, batch 4, 600 steps, 1 thread) once per TRAINING variant:
+``tests/train_store.py``, batch 4, 600 steps by default, 1 thread; the test fixture now trains
+800, see tests/test_train.py) once per TRAINING variant:
 
 - ``spec``        : spectrogram-space loss only (the paper's objective; the default)
 - ``lat1_sg``     : + 1.0 x ||x_θ − sg(E_AE(X_tgt))||² (target latent with stop-gradient)
 - ``lat1``        : + 1.0 x ||x_θ − E_AE(X_tgt)||² (gradient into the encoder as well)
 - ``lat0.1_sg``   : + 0.1 x the stop-gradient latent term
 
-and evaluates each trained model (EMA weights) with the SAMPLER re-projection
-``x0 ← E_AE(D_AE(x0))`` off and on, for 1 / 10 / 25 DDIM steps:
+and evaluates each trained model (EMA weights) with five SAMPLER variants (``SAMPLERS``): the
+noise estimate ε̂ taken from η's output (the old sampler) or from the chain state, the
+re-projection ``x0 ← E_AE(D_AE(x0))`` off / on, and the known initial noise at the first
+step; for 1 / 10 / 25 DDIM steps:
 
 - from pure noise with each record's condition (seed 5): masked shape-only spectrogram distance
   (``masked_spectrogram_loss`` with counts normalisation) to its OWN target and the smallest
@@ -53,6 +56,47 @@ VARIANTS = {
     "lat1": {"latent_loss_weight": 1.0, "latent_target_stop_grad": False},
     "lat0.1_sg": {"latent_loss_weight": 0.1, "latent_target_stop_grad": True},
 }
+#: sampler variants: (noise estimate from η's output or from the chain state, re-projection,
+#: known initial noise at the first step); the last one is HEGGS.generate's default
+SAMPLERS = {
+    "old: eps(eta out)": ("eta", False, False),
+    "eps(eta out)+reproj": ("eta", True, False),
+    "eps(state)": ("state", False, True),
+    "eps(state)+reproj, 1st implied": ("state", True, False),
+    "eps(state)+reproj [default]": ("state", True, True),
+}
+
+
+def chain(model, c, seeds, steps, eps_from, reproject, known_first, src=None, c_src=None, src_valid=None, src_band=None):
+    """The DDIM chain of HEGGS.generate with the sampler choices as switches (no grad)."""
+    from heggs.diffusion import q_sample, seeded_noise
+    from heggs.sampling import ddim_timesteps
+
+    with torch.no_grad():
+        b, T = len(seeds), model.cfg.n_timesteps
+        eps0 = seeded_noise(seeds, model.latent_shape)
+        ab = model._alpha_bar.double()
+        if src is None:
+            t0, z = T, eps0
+        else:
+            t0 = int(round(model.cfg.t_start_fraction * T))
+            xs, ms = model.spectrogram_and_mask(src, src_valid, src_band)
+            z = q_sample(model.encode(xs, ms), ab[torch.full((b,), t0)].float(), eps0)
+        tokens, pooled = model.cond(c)
+        ts = ddim_timesteps(t0, steps)
+        for i, t in enumerate(ts):
+            cs = c_src if (i == 0 and src is not None) else c
+            y, x0 = model.m_theta(z, torch.full((b,), t), c, cs, tokens, pooled)
+            tn = ts[i + 1] if i + 1 < len(ts) else 0
+            if tn == 0:
+                break
+            if reproject:
+                x0 = model.reproject(x0, pooled)
+            a, s = float(ab[t].sqrt()), float((1 - ab[t]).sqrt())
+            a_n, s_n = float(ab[tn].sqrt()), float((1 - ab[tn]).sqrt())
+            eps = eps0 if (i == 0 and known_first) else ((y if eps_from == "eta" else z) - a * x0) / max(s, 1e-8)
+            z = a_n * x0 + s_n * eps
+        return model.waveform(model.decode(x0, pooled)).float()
 
 
 def train_cfg(store: Path, steps: int, **model_kw) -> C.TrainConfig:
@@ -70,23 +114,30 @@ def evaluate(final: Path) -> dict:
     batch = default_collate([ds[i] for i in range(len(ds))])
     n = len(batch["tgt"])
     x, m = model.spectrogram_and_mask(batch["tgt"], batch["tgt_valid"], batch["tgt_band_max_hz"])
-    phys = batch["tgt_physical"].bool()
     # model's spectrogram-space loss (online weights, as trained), 16 noise seeds
     online, _, _ = T.load_checkpoint(final, ema=False)
     losses = []
     with torch.no_grad():
         for s in range(16):
             b = dict(batch, noise_seed=torch.arange(n) * 7919 + s)
-            losses.append(float(online.loss(b)[1]["loss_spec"]))
-            # loss_spec is the complex term; the full spectrogram objective:
+            losses.append(float(online.loss(b)[1]["loss_spec"]))  # the complex term alone
         per_all = []
         for s in range(16):
             b = dict(batch, noise_seed=torch.arange(n) * 7919 + s)
             per_all.append(_objective(online, b))
     res = {"loss_spec": float(np.mean(losses)), "objective": float(np.mean(per_all))}
+    with torch.no_grad():  # latent scale: RMS of E_AE(X_tgt) and of x_θ's x0 from pure noise at T
+        z = model.encode(x, m)
+        res["rms_latent"] = float(z.square().mean().sqrt())
+        tokens, pooled = model.cond(batch["c_tgt"].float())
+        from heggs.diffusion import seeded_noise
 
-    # which record is the other station of the same event
-    ev = [str(e) for e in ds.store.metadata["source_id"]] if hasattr(ds, "store") else None
+        tt = torch.full((n,), model.cfg.n_timesteps)
+        _, x0 = model.m_theta(seeded_noise([5] * n, model.latent_shape), tt, batch["c_tgt"].float(),
+                              batch["c_tgt"].float(), tokens, pooled)
+        res["rms_x0"] = float(x0.square().mean().sqrt())
+        res["x0_to_latent"] = float((x0 - z).square().mean().sqrt())
+
     tgt_index = batch["tgt_index"].tolist()
 
     def dists(gen: torch.Tensor) -> tuple[list[float], list[float]]:
@@ -98,18 +149,18 @@ def evaluate(final: Path) -> dict:
             other.append(float(torch.cat([d[:i], d[i + 1 :]]).min()))
         return own, other
 
-    c = batch["c_tgt"]
-    src_of = _same_event_partner(ds, tgt_index)
-    for reproject in (False, True):
+    c = batch["c_tgt"].float()
+    j = _same_event_partner(ds, tgt_index)
+    src_kw = dict(src=batch["tgt"][j], c_src=batch["c_tgt"][j].float(), src_valid=batch["tgt_valid"][j],
+                  src_band=batch["tgt_band_max_hz"][j])
+    for name, (eps_from, reproject, known) in SAMPLERS.items():
         for steps in (1, 10, 25):
-            gen = model.generate(c, seeds=[5] * n, steps=steps, reproject=reproject)
-            res[("noise", reproject, steps)] = dists(gen)
-            j = src_of
-            gen = model.generate(
-                c, seeds=[5] * n, steps=steps, reproject=reproject, src=batch["tgt"][j], c_src=batch["c_tgt"][j],
-                src_valid=batch["tgt_valid"][j], src_band_max_hz=batch["tgt_band_max_hz"][j],
-            )
-            res[("source", reproject, steps)] = dists(gen)
+            res[("noise", name, steps)] = dists(chain(model, c, [5] * n, steps, eps_from, reproject, known))
+            res[("source", name, steps)] = dists(chain(model, c, [5] * n, steps, eps_from, reproject, known, **src_kw))
+    # the benchmark's chain with the default switches is HEGGS.generate
+    ref = model.generate(c, seeds=[5] * n, src=src_kw["src"], c_src=src_kw["c_src"], src_valid=src_kw["src_valid"],
+                         src_band_max_hz=src_kw["src_band"])
+    torch.testing.assert_close(chain(model, c, [5] * n, model.cfg.sampler_steps, "state", True, True, **src_kw), ref)
     return res
 
 
@@ -138,9 +189,7 @@ def _objective(model, b) -> float:
 
 def _same_event_partner(ds: PairDataset, tgt_index: list[int]) -> list[int]:
     """For each item, the position of another item of the same event (the source record)."""
-    meta = ds.store.metadata if hasattr(ds, "store") else None
-    if meta is None:
-        raise RuntimeError("PairDataset has no .store")
+    meta = ds.store.metadata
     sid = [str(meta["source_id"].iloc[i]) for i in tgt_index]
     out = []
     for i, s in enumerate(sid):
@@ -164,15 +213,16 @@ def main() -> None:
             t_train = time.perf_counter() - t0
             r = evaluate(final)
             print(f"== {name} {VARIANTS[name]}: train {t_train:.0f} s, loss_spec (complex term) "
-                  f"{r['loss_spec']:.4f}, spectrogram objective {r['objective']:.4f}")
+                  f"{r['loss_spec']:.4f}, spectrogram objective {r['objective']:.4f}; RMS E_AE(X) "
+                  f"{r['rms_latent']:.3f}, RMS x0(t=T) {r['rms_x0']:.3f}, RMS(x0 - E_AE(X)) {r['x0_to_latent']:.3f}")
             for mode in ("noise", "source"):
-                for reproject in (False, True):
+                for sampler in SAMPLERS:
                     cells = []
                     for steps in (1, 10, 25):
-                        own, other = r[(mode, reproject, steps)]
-                        cells.append(f"{steps:2d} steps own {np.mean(own):.2f} [{min(own):.2f}-{max(own):.2f}] "
+                        own, other = r[(mode, sampler, steps)]
+                        cells.append(f"{steps:2d} st. own {np.mean(own):.2f} [{min(own):.2f}-{max(own):.2f}] "
                                      f"other {np.mean(other):.2f}")
-                    print(f"  {mode:6s} reproject={'on ' if reproject else 'off'} | " + " | ".join(cells))
+                    print(f"  {mode:6s} {sampler:31s} | " + " | ".join(cells))
             sys.stdout.flush()
 
 

@@ -180,9 +180,9 @@ class ModelConfig:
     #: on by default: without it the complex loss collapses to predicting zero wherever the
     #: phase is unpredictable (measured: benchmarks/model_loss_terms.py)
     magnitude_loss_weight: float = 1.0
-    #: optional auxiliary latent term ||x_theta - sg(E_AE(X_tgt))||² (off by default; the
-    #: sampler's re-projection below is what ties x_theta to the encoder's latent space,
-    #: measured in benchmarks/model_sampling_ablation.py)
+    #: optional auxiliary latent term ||x_theta - sg(E_AE(X_tgt))||² (off by default: with the
+    #: sampler's re-projection below the paper's objective alone reproduces memorised targets
+    #: best; measured in benchmarks/model_sampling_ablation.py)
     latent_loss_weight: float = 0.0
     #: stop the latent term's gradient into the encoder (E_AE(X_tgt) is a fixed target; without
     #: it the term can shrink the latent instead of moving x_theta)
@@ -191,7 +191,9 @@ class ModelConfig:
     sampler_steps: int = 25
     #: re-project each intermediate x0 estimate of the DDIM chain onto the encoder's latent
     #: space, x0 <- E_AE(D_AE(x0)), before re-noising it: the objective only constrains
-    #: D_AE(x0), so the raw x0 lies off the latents E_AE(X) that the chain was trained on
+    #: D_AE(x0), so x_theta's raw x0 lives in the decoder's input space, not among the
+    #: latents E_AE(X) that noised inputs are built from in training (off: the chain drifts
+    #: away from memorised targets; benchmarks/model_sampling_ablation.py)
     sampler_reproject: bool = True
     #: start noise level for generation from a source record, as a fraction of n_timesteps
     t_start_fraction: float = 0.6

@@ -30,6 +30,14 @@ Decisions (DESIGN.md §3 leaves them to us):
 - Generation from a source starts at ``t_start = round(t_start_fraction · T)`` (default 0.6·T);
   without a source it starts from pure noise at ``T``. Output in m/s² (the ACM learnt the level
   from physical-unit records).
+- The DDIM chain (``heggs.sampling``) lives in the ENCODER's latent space: training inputs are
+  ``sqrt(ᾱ)·E_AE(X) + sqrt(1-ᾱ)·ε``. The objective ties only ``D_AE(x_θ)`` to the target, so
+  x_θ's x0 lives in the decoder's input space; each intermediate estimate is therefore
+  re-projected, ``x0 ← E_AE(D_AE(x0))`` (:meth:`HEGGS.reproject`, ``sampler_reproject``), and
+  the noise estimate is taken from the chain state, not from η's output (η is internal to m_θ;
+  its output is no noised latent). Without both the multi-step chain drifted away from
+  memorised targets although the one-step estimate was right; an auxiliary latent term
+  (``latent_loss_weight``) helped less (``benchmarks/model_sampling_ablation.py``).
 
 Performance: ``torch.compile`` is optional — compile the parts in place (``model.unet.compile()``,
 ``model.eta.compile()``, ...; the seeded noise and masks stay eager). Mixed precision: run
@@ -252,16 +260,18 @@ class HEGGS(nn.Module):
         gain = self.acm(z, pooled if self.cfg.acm_uses_condition else None)
         return shape * gain.repeat_interleave(2, dim=1)
 
-    def reproject(self, z: torch.Tensor) -> torch.Tensor:
+    def reproject(self, z: torch.Tensor, pooled: torch.Tensor) -> torch.Tensor:
         """x0 <- E_AE(D_AE(x0)): a latent (B, C_z, F', T') mapped onto the encoder's latent space.
 
-        The decoder's unit-RMS spectrogram (no ACM: the encoder normalises by RMS anyway) is
-        encoded again. The objective constrains only D_AE(x_θ), so x_θ's raw x0 can lie off the
-        latents E_AE(X) that noised inputs are built from in training; the DDIM chain re-noises
-        the projected estimate instead (``cfg.sampler_reproject``).
+        The full output spectrogram (decoder x ACM gain, pooled target condition (B, E)) is
+        encoded again, over all bins, as a source record would be. The objective constrains
+        only D_AE(x_θ), so x_θ's raw x0 can lie off the latents E_AE(X) that noised inputs are
+        built from in training; the DDIM chain re-noises the projected estimate instead
+        (``cfg.sampler_reproject``).
         """
-        shape = rms_normalise(crop(self.decoder(z), self.n_freqs, self.n_frames).float())
-        return self.encoder(pad_to_multiple(shape, self.multiple)).float()
+        x = self.decode(z, pooled)
+        valid, band = self._full_valid(z.shape[0])
+        return self.encode(x, self.mask(valid, band))
 
     def m_theta(
         self,
@@ -344,6 +354,7 @@ class HEGGS(nn.Module):
         with torch.no_grad():
             pd = per_item.detach()
             logs["loss"] = float(loss.detach())
+            logs["loss_objective"] = float(pd.mean())  # spectrogram-space terms only (no latent term)
             if bool(physical.any()):
                 logs["loss_physical"] = float(pd[physical].mean())
             if bool((~physical).any()):
@@ -429,15 +440,15 @@ class HEGGS(nn.Module):
                 z = q_sample(self.encode(x_src, m_src), ab[torch.full((b,), t0, device=dev)].float(), eps)
             tokens, pooled = self.cond(c_tgt)
 
-            def x0_fn(y: torch.Tensor, t: int, first: int) -> tuple[torch.Tensor, torch.Tensor]:
+            def x0_fn(y: torch.Tensor, t: int, first: bool) -> torch.Tensor:
                 tt = torch.full((b,), t, dtype=torch.int64, device=dev)
                 cs = c_src if (first and src is not None) else c_tgt
-                return self.m_theta(y, tt, c_tgt, cs, tokens, pooled)
+                return self.m_theta(y, tt, c_tgt, cs, tokens, pooled)[1]
 
             reproject = cfg.sampler_reproject if reproject is None else bool(reproject)
             z0 = ddim_sample(
                 x0_fn, z, self._alpha_bar, ddim_timesteps(t0, steps), progress=progress,
-                project=self.reproject if reproject else None,
+                project=(lambda x0: self.reproject(x0, pooled)) if reproject else None, noise_init=eps,
             )
             return self.waveform(self.decode(z0, pooled)).float()
         finally:

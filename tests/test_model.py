@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
 
@@ -12,7 +13,7 @@ from heggs.acm import LearnableSoftplus
 from heggs.config import MODEL_PRESETS, ModelConfig, from_dict, model_preset, to_dict
 from heggs.diffusion import alpha_bar_schedule, masked_magnitude_loss, masked_spectrogram_loss, seeded_noise, seeded_timesteps
 from heggs.model import HEGGS, dummy_batch
-from heggs.sampling import ddim_timesteps
+from heggs.sampling import ddim_sample, ddim_timesteps
 from heggs.spectrogram import n_frames, n_freqs
 
 SMALL = dict(
@@ -248,6 +249,50 @@ def test_ddim_timesteps() -> None:
     assert ddim_timesteps(3, 10) == [3, 2, 1]
     with pytest.raises(ValueError):
         ddim_timesteps(0, 5)
+
+
+def test_ddim_uses_state_noise_and_reprojection() -> None:
+    ab = alpha_bar_schedule("cosine", 100)
+    seen = []
+
+    def x0_fn(z, t, first):  # a "denoiser" that always says x0 = 1
+        seen.append(z.clone())
+        return torch.ones_like(z)
+
+    g = torch.Generator().manual_seed(0)
+    z, eps0 = torch.randn(1, 2, 4, 4, generator=g), torch.randn(1, 2, 4, 4, generator=g)
+    ts = ddim_timesteps(100, 4)
+    a = [float(ab[t].sqrt()) for t in ts]
+    s = [float((1 - ab[t]).sqrt()) for t in ts]
+    plain = ddim_sample(x0_fn, z, ab, ts)
+    torch.testing.assert_close(seen[1], (a[1] * 1 + s[1] * (z - a[0]) / s[0]).float())  # ε̂ from the state
+    seen.clear()
+    projected = ddim_sample(x0_fn, z, ab, ts, project=lambda x0: 2 * x0, noise_init=eps0)
+    assert torch.equal(plain, projected)  # the final estimate is returned as is
+    torch.testing.assert_close(seen[1], (a[1] * 2 + s[1] * eps0).float())  # known noise at step 1
+    torch.testing.assert_close(seen[2], (a[2] * 2 + s[2] * (seen[1] - 2 * a[1]) / s[1]).float())
+
+
+def test_reproject_maps_onto_encoder_latents(model: HEGGS) -> None:
+    z = torch.randn(2, *model.latent_shape, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        pooled = model.cond(torch.zeros(2, model.cfg.n_conditions))[1]
+        x = model.decode(z, pooled)
+        full = torch.ones(2, 1, model.n_freqs, model.n_frames)
+        want = model.encode(x, full)  # E_AE of the output spectrogram, like a source record
+        torch.testing.assert_close(model.reproject(z, pooled), want)
+        torch.testing.assert_close(model.reproject(z, pooled), model.encode(7.0 * x, full))  # level-free
+
+
+def test_acm_convs_before_instance_norm_have_no_bias(model: HEGGS) -> None:
+    """The InstanceNorm after these convolutions subtracts any bias: it would get no gradient."""
+    n = 0
+    for mod in model.acm.modules():
+        for a, b in itertools.pairwise(mod.children()):
+            if isinstance(b, torch.nn.InstanceNorm2d) and isinstance(a, (torch.nn.Conv2d, torch.nn.ConvTranspose2d)):
+                assert a.bias is None
+                n += 1
+    assert n > 0 and model.acm.conv_in.bias is None
 
 
 def test_sampler_deterministic_and_batch_independent() -> None:
