@@ -327,7 +327,6 @@ class HEGGS(nn.Module):
         src_valid = torch.where(s2, g["tgt_valid"], g["src_valid"])
         src_band = torch.where(same, g["tgt_band_max_hz"], g["src_band_max_hz"])
         c_src = torch.where(s2, c_tgt, g["c_src"].float())
-        b = tgt.shape[0]
         seeds = [int(s) for s in g["noise_seed"].tolist()]
         t = seeded_timesteps(seeds, self.cfg.n_timesteps, dev)
         eps = seeded_noise(seeds, self.latent_shape, dev, skip_timestep=True)

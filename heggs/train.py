@@ -52,7 +52,7 @@ from torch.utils.data.distributed import DistributedSampler
 
 from . import __version__
 from . import checkpoint as ckpt
-from .config import ModelConfig, TrainConfig, from_dict, model_preset, to_dict
+from .config import ModelConfig, TrainConfig, from_dict, to_dict
 from .data import ConditionNormalizer, PairDataset, training_ranges
 from .model import HEGGS
 from .store import Store
