@@ -63,7 +63,7 @@ def bench_preset(name: str, batch: int, steps_list: list[int], repeats: int) -> 
     print(f"  decode path (decoder+ACM {1e3 * t_dec / b:.1f} ms + inverse STFT {1e3 * t_inv / b:.2f} ms per record) vs "
           f"Griffin-Lim-128 {1e3 * t_gl / b:.1f} ms per record: {t_gl / (t_dec + t_inv):.1f}x faster "
           f"(inverse STFT alone {t_gl / t_inv:.0f}x)")
-    print(f"  end-to-end at {steps} steps: {1e3 * t_all / b:.1f} ms per record = U-Net/eta steps {100 * t_unet / t_all:.0f}% "
+    print(f"  end-to-end at {steps} steps: {1e3 * t_all / b:.1f} ms per record = denoising steps (U-Net, eta, re-projection) {100 * t_unet / t_all:.0f}% "
           f"+ decoder/ACM {100 * t_dec / t_all:.0f}% + inverse {100 * t_inv / t_all:.1f}%  ({b / t_all:.2f} rec/s)")
 
 

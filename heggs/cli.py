@@ -310,7 +310,12 @@ def generate_cmd(model_path, event, station, origin_time, scenarios, section, az
                  source, source_station, source_inventory, source_units, samples, seed, steps, t_start, batch_size,
                  fmt, out, png, strict, device, quiet):
     """Generate records for scenarios: one (--event/--station), many (--scenarios CSV), a section
-    (--section), with or without a real --source record of the same event."""
+    (--section), with or without a real --source record of the same event.
+
+    \b
+    Large CSVs over several processes/GPUs (each takes every N-th row):
+    torchrun --nproc_per_node 4 -m heggs.cli generate --scenarios big.csv --format hdf5 --out gen/
+    """
     from .generate import HEGGS
     from .scenario import ScenarioError, make_target, read_scenarios, section_targets
 
@@ -342,6 +347,18 @@ def generate_cmd(model_path, event, station, origin_time, scenarios, section, az
     if source and scenarios:
         raise click.UsageError("--source applies to --event scenarios (one event); use the Python API for several")
 
+    # under torchrun each process takes every WORLD_SIZE-th target (no collectives needed)
+    import os
+
+    rank, world = int(os.environ.get("RANK", 0)), int(os.environ.get("WORLD_SIZE", 1))
+    shard = ""
+    if world > 1:
+        rows = rows[rank::world]
+        shard = f".rank{rank:03d}"
+        if device == "auto":
+            import torch
+
+            device = f"cuda:{int(os.environ.get('LOCAL_RANK', 0))}" if torch.cuda.is_available() else "cpu"
     try:
         model = HEGGS.load(model_path, device=device)
     except (FileNotFoundError, ValueError) as e:
@@ -359,7 +376,8 @@ def generate_cmd(model_path, event, station, origin_time, scenarios, section, az
     from .generate import run_scenarios
 
     files, errors = run_scenarios(model, rows, out_dir, fmt=fmt, source=src, steps=steps, t_start=t_start,
-                                  batch_size=batch_size, strict=strict, png=png, section=section, progress=not quiet)
+                                  batch_size=batch_size, strict=strict, png=png, section=section, progress=not quiet,
+                                 shard=shard)
     for e in errors:
         click.echo(f"error: {e}", err=True)
     click.echo(f"wrote {len(files)} file(s) to {out_dir}" + (f"; {len(errors)} target(s) failed" if errors else ""))

@@ -285,6 +285,7 @@ def run_scenarios(
     png: bool = True,
     section: bool = False,
     progress: bool = True,
+    shard: str = "",
 ) -> tuple[list[Path], list[str]]:
     """Generate every good row and write its files; collect the errors of bad rows.
 
@@ -294,6 +295,8 @@ def run_scenarios(
         (``generated/`` dataset).
     png : a figure per target (3 components + spectrograms of member 0) or, with ``section``,
         one record section of all targets.
+    shard : suffix of the collected outputs (``generated{shard}.h5``) when several processes
+        write into one folder (``heggs generate`` under torchrun).
     Returns ``(files written, error messages)``; every file is written atomically.
     """
     import warnings
@@ -345,10 +348,10 @@ def run_scenarios(
     waves = np.concatenate(all_w)
     params = model.generation_params(steps, t_start, source)
     if fmt == "hdf5":
-        files.append(write_hdf5(out_dir / "generated.h5", waves, all_t, all_m, model.sampling_rate_hz,
+        files.append(write_hdf5(out_dir / f"generated{shard}.h5", waves, all_t, all_m, model.sampling_rate_hz,
                                 model.components, model.units, params))
     elif fmt == "seisbench":
-        files.append(write_seisbench(out_dir / "generated", waves, all_t, all_m, model.sampling_rate_hz,
+        files.append(write_seisbench(out_dir / f"generated{shard}", waves, all_t, all_m, model.sampling_rate_hz,
                                      model.components, model.units, params, model.offset_s))
     if png:
         files += _figures(model, waves, all_t, all_m, out_dir, section)
