@@ -13,9 +13,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-from obspy import Stream, Trace, UTCDateTime
+from obspy import Stream, UTCDateTime
 
-from .records import EventInfo, StationInfo
+from .records import EventInfo, StationInfo, stream_from_columns
 
 #: CWB header times are local time in Taiwan (UTC+8).
 CWB_UTC_OFFSET_S = 8 * 3600.0
@@ -104,16 +104,8 @@ def read_cwb(path: str | Path, network: str = "TW") -> tuple[Stream, EventInfo, 
         raise ValueError(f"{path}: expected 4 data columns (time U N E), got {data.shape[1]}")
     rate = float(h["rate"])
     start = parse_cwb_time(h["start"])
-    band = "H" if rate >= 80 else "B"
     sta = h["station"].strip()
-    traces = []
-    for col, comp in ((1, "Z"), (2, "N"), (3, "E")):
-        tr = Trace(data=np.ascontiguousarray(data[:, col]))
-        tr.stats.network, tr.stats.station, tr.stats.location = network, sta, ""
-        tr.stats.channel = f"{band}N{comp}"
-        tr.stats.sampling_rate = rate
-        tr.stats.starttime = start
-        traces.append(tr)
+    stream = stream_from_columns(data, {"Z": 1, "N": 2, "E": 3}, network, sta, rate, start)
     local_origin = UTCDateTime.strptime(h["origin"].strip(), "%Y/%m/%d-%H:%M:%S")
     mag = h.get("mag", "").strip()
     event = EventInfo(
@@ -128,4 +120,4 @@ def read_cwb(path: str | Path, network: str = "TW") -> tuple[Stream, EventInfo, 
         provenance=f"CWB header {path.name}",
     )
     station = StationInfo(network, sta, "", float(h["stla"]), float(h["stlo"]), 0.0)
-    return Stream(traces), event, station
+    return stream, event, station

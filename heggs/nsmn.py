@@ -14,9 +14,9 @@ import re
 from pathlib import Path
 
 import numpy as np
-from obspy import Stream, Trace, UTCDateTime
+from obspy import Stream, UTCDateTime
 
-from .records import EventInfo, StationInfo
+from .records import EventInfo, StationInfo, stream_from_columns
 
 _FIRST_LINE = "STRONG GROUND MOTION RECORDS OF TURKIYE"
 
@@ -75,16 +75,8 @@ def read_nsmn(path: str | Path, network: str = "TK") -> tuple[Stream, EventInfo,
     if data.shape[1] != 3:
         raise ValueError(f"{path}: expected 3 data columns (N-S E-W U-D), got {data.shape[1]}")
     rate = 1.0 / delta
-    band = "H" if rate >= 80 else "B"
     sta = get("STATION ID").strip()
-    traces = []
-    for col, comp in ((2, "Z"), (0, "N"), (1, "E")):
-        tr = Trace(data=np.ascontiguousarray(data[:, col]))
-        tr.stats.network, tr.stats.station, tr.stats.location = network, sta, ""
-        tr.stats.channel = f"{band}N{comp}"
-        tr.stats.sampling_rate = rate
-        tr.stats.starttime = start
-        traces.append(tr)
+    stream = stream_from_columns(data, {"Z": 2, "N": 0, "E": 1}, network, sta, rate, start)
     event = EventInfo(
         event_id="afad" + origin.strftime("%Y%m%d%H%M"), origin_time=origin, latitude=evla, longitude=evlo,
         depth_km=float(get("EARTHQUAKE DEPTH")), magnitude=float(mag_parts[0]) if mag_parts else None,
@@ -93,4 +85,4 @@ def read_nsmn(path: str | Path, network: str = "TK") -> tuple[Stream, EventInfo,
     )
     alt = header.get("STATION ALTITUDE (M)", "0").strip() or "0"
     station = StationInfo(network, sta, "", stla, stlo, float(alt))
-    return Stream(traces), event, station
+    return stream, event, station

@@ -12,7 +12,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Optional
 
-from obspy import Inventory, Stream, UTCDateTime
+import numpy as np
+from obspy import Inventory, Stream, Trace, UTCDateTime
 
 
 @dataclass
@@ -86,3 +87,29 @@ class Skip:
     origin: str
     reason: str
     detail: str = ""
+
+
+def stream_from_columns(
+    data: np.ndarray,
+    columns: dict[str, int],
+    network: str,
+    station: str,
+    sampling_rate_hz: float,
+    starttime: UTCDateTime,
+) -> Stream:
+    """An acceleration Stream from a text file's sample columns (strong-motion ASCII formats).
+
+    data : (n_samples, n_columns) float; columns : component letter (``"Z"``, ``"N"``, ``"E"``)
+    -> column index, in the order the traces should appear. Channels are ``HN?`` at 80 Hz and
+    above, else ``BN?`` (SEED band codes for accelerometers); the location code is empty.
+    """
+    band = "H" if sampling_rate_hz >= 80 else "B"
+    traces = []
+    for comp, col in columns.items():
+        tr = Trace(data=np.ascontiguousarray(data[:, col]))
+        tr.stats.network, tr.stats.station, tr.stats.location = network, station, ""
+        tr.stats.channel = f"{band}N{comp}"
+        tr.stats.sampling_rate = sampling_rate_hz
+        tr.stats.starttime = starttime
+        traces.append(tr)
+    return Stream(traces)
