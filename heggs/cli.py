@@ -119,6 +119,10 @@ def ingest_cmd(paths, out, kind, catalogs, stations, events, length_s, offset_s,
     report = ingest(items, out, cfg, catalog=catalog, progress=not quiet, workers=workers,
                     adapter="+".join(sorted({k for _, k in kinds})))
     s = report.summary
+    if s["inputs"] == 0:
+        click.echo(f"warning: no waveform file was found under {', '.join(map(str, paths))} (files with "
+                   "suffixes such as .npz, .csv, .json, .txt are not read as waveforms; NumPy archives need "
+                   "converting to miniSEED/SAC or a SeisBench dataset first)", err=True)
     click.echo(f"store          {report.store}")
     for k in ("inputs", "records", "events", "paired_events", "stations", "skipped"):
         click.echo(f"{k:<15}{s[k]}")

@@ -23,6 +23,14 @@ UNIT_LABELS = {"m/s2": "m/s²", "counts": "counts", "m/s": "m/s", "cm/s2": "cm/s
 P_COLOR, S_COLOR, INVALID_COLOR, OVERLAY_COLOR = "tab:blue", "tab:red", "0.85", "darkorange"
 
 
+
+def _suptitle(fig: Figure, title: str) -> None:
+    """Figure title wrapped to the figure's width (long store/event names must not be clipped)."""
+    import textwrap
+
+    width = max(30, int(fig.get_figwidth() * 9))
+    fig.suptitle("\n".join(textwrap.wrap(title, width)), fontsize=11)
+
 def _aspect(lats: np.ndarray) -> float:
     """Equirectangular aspect (y per x) at the mean latitude; 1 for near-global extents."""
     lats = lats[np.isfinite(lats)]
@@ -137,7 +145,7 @@ def plot_map(
         axes[0, 0].scatter([elon[e]], [elat[e]], s=300, marker="*", facecolor="none", edgecolor="tab:red",
                            lw=1.5, zorder=5)
     if title:
-        fig.suptitle(title)
+        _suptitle(fig, title)
     fig.tight_layout(rect=(0, 0.06, 1, 1))
     return fig
 
@@ -249,7 +257,7 @@ def plot_record_section(
         handles.append(Patch(color=INVALID_COLOR, label="outside valid range (padding)"))
     fig.legend(handles=handles, loc="lower center", ncol=len(handles), fontsize=8, frameon=False)
     if title:
-        fig.suptitle(title)
+        _suptitle(fig, title)
     fig.tight_layout(rect=(0, 0.035, 1, 1))
     return fig
 
@@ -307,6 +315,6 @@ def plot_generated_record(
         axs.set_ylabel("Hz")
     axes[-1].set_xlabel("time after origin [s]")
     if title:
-        fig.suptitle(title)
+        _suptitle(fig, title)
     fig.tight_layout()
     return fig

@@ -305,3 +305,17 @@ def test_knet_records_need_the_catalog_origin_and_are_head_padded(tmp_path, shar
     for i, vs in enumerate(meta["trace_valid_start_sample"]):
         assert np.all(w[i, :, :vs] == 0)
     assert 0.005 < np.abs(w).max() < 5.0  # an M6.2 at ~100-150 km: ~0.1-10 % g
+
+
+def test_cli_warns_when_no_waveform_file_is_found(tmp_path):
+    from click.testing import CliRunner
+
+    from heggs.cli import main
+
+    (tmp_path / "arch").mkdir()
+    np.savez(tmp_path / "arch" / "record.npz", data=np.zeros((3, 100)))
+    res = CliRunner().invoke(main, ["ingest", str(tmp_path / "arch"), "--kind", "generic", "--out",
+                                    str(tmp_path / "store"), "--quiet"])
+    assert res.exit_code == 0, res.output
+    assert "no waveform file was found" in res.output and ".npz" in res.output
+    assert "records        0" in res.output
