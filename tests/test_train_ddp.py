@@ -21,15 +21,15 @@ from heggs import checkpoint as ckpt
 from heggs import config as C
 
 sys.path.insert(0, str(Path(__file__).parent))
-from train_store import small_store  # noqa: E402
-from test_train import SHARED_DATA, TEST_MODEL  # noqa: E402
+from test_train import TEST_MODEL  # noqa: E402
+from train_store import build_iceland_store  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 
 
 @pytest.mark.slow
-def test_two_process_ddp_equals_one_process(tmp_path):
-    store = small_store(tmp_path / "store", SHARED_DATA, n_events=2, n_stations=2, rate_hz=25.0, band_max_hz=10.0)
+def test_two_process_ddp_equals_one_process(shared_data, tmp_path):
+    store = build_iceland_store(shared_data, tmp_path / "store", n_events=2, n_stations=2, rate_hz=25.0, band_max_hz=10.0)
     cfg = C.TrainConfig(
         data=str(store), preset="tiny", model=C.model_preset("tiny", **TEST_MODEL), batch_size=4, steps=4,
         lr=1e-3, warmup_steps=2, checkpoint_interval=2, log_interval=1, num_workers=0, p_same=0.5, seed=3,
