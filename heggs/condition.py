@@ -42,14 +42,8 @@ _UNIT_CIRCLE_FEATURES = (7, 8, 9, 10)
 #: so a training set with (almost) one depth or one station does not give huge scaled values.
 DEFAULT_STD_FLOOR: tuple[float, ...] = (0.01, 0.01, 0.01, 0.01, 1.0, 0.1, 1.0, 1.0, 1.0, 1.0, 1.0)
 
-_REQUIRED_COORDS = (
-    "station_latitude_deg",
-    "station_longitude_deg",
-    "source_latitude_deg",
-    "source_longitude_deg",
-    "source_depth_km",
-    "source_magnitude",
-)
+#: the coordinate/magnitude columns the other five features are derived from
+_REQUIRED_COORDS = FEATURE_NAMES[:6]
 
 
 # --- condition vector -------------------------------------------------------------------------

@@ -59,7 +59,8 @@ def _signal(x, name: str = "x") -> np.ndarray:
     return x
 
 
-def _dt(dt: float) -> float:
+def check_dt(dt: float) -> float:
+    """``dt`` as a float, or ValueError unless it is a positive sample interval (s)."""
     dt = float(dt)
     if not dt > 0:
         raise ValueError(f"dt must be a positive sample interval in seconds, got {dt}")
@@ -90,7 +91,7 @@ def pgv(acc, dt: float) -> np.ndarray:
     """
     acc = _signal(acc, "acc")
     acc = acc - acc.mean(axis=-1, keepdims=True)
-    vel = cumulative_trapezoid(acc, dx=_dt(dt), axis=-1, initial=0.0)
+    vel = cumulative_trapezoid(acc, dx=check_dt(dt), axis=-1, initial=0.0)
     return np.abs(vel).max(axis=-1)
 
 
@@ -145,7 +146,7 @@ def envelope_correlation(generated, real, smooth_s: float = 0.0, dt: float | Non
             raise ValueError("envelope_correlation: smooth_s needs dt")
         from scipy.ndimage import uniform_filter1d
 
-        n = max(1, int(round(smooth_s / _dt(dt))))
+        n = max(1, int(round(smooth_s / check_dt(dt))))
         eg = uniform_filter1d(eg, n, axis=-1, mode="nearest")
         er = uniform_filter1d(er, n, axis=-1, mode="nearest")
     return _pearson(eg, er)
@@ -257,13 +258,13 @@ def arias_intensity(acc, dt: float) -> np.ndarray:
     acc : (..., n_samples) m/s²;  dt : s  ->  (...) m/s
     """
     acc = _signal(acc, "acc")
-    return np.pi / (2.0 * G) * np.trapezoid(acc**2, dx=_dt(dt), axis=-1)
+    return np.pi / (2.0 * G) * np.trapezoid(acc**2, dx=check_dt(dt), axis=-1)
 
 
 def husid(acc, dt: float) -> np.ndarray:
     """Normalised Husid curve ``H(t) = ∫_0^t a² / ∫_0^T a²`` (0 → 1), shape of ``acc``."""
     acc = _signal(acc, "acc")
-    cum = cumulative_trapezoid(acc**2, dx=_dt(dt), axis=-1, initial=0.0)
+    cum = cumulative_trapezoid(acc**2, dx=check_dt(dt), axis=-1, initial=0.0)
     total = cum[..., -1:]
     with np.errstate(divide="ignore", invalid="ignore"):
         return np.where(total > 0, cum / np.where(total > 0, total, 1.0), np.nan)

@@ -21,6 +21,8 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import signal
 
+from .metrics import check_dt
+
 __all__ = [
     "DEFAULT_PERIODS_S",
     "fourier_amplitude_spectrum",
@@ -50,12 +52,6 @@ def _as_float_array(x, name: str, min_ndim: int = 1) -> np.ndarray:
     return a
 
 
-def _check_dt(dt: float) -> float:
-    dt = float(dt)
-    if not dt > 0:
-        raise ValueError(f"dt must be a positive time step in seconds, got {dt}")
-    return dt
-
 
 # ----------------------------------------------------------------------------- Fourier spectra
 
@@ -76,7 +72,7 @@ def fourier_amplitude_spectrum(x, dt: float, n_fft: int | None = None) -> tuple[
         A sine of amplitude A over a duration D (integer number of cycles) peaks at A·D/2.
     """
     x = _as_float_array(x, "x")
-    dt = _check_dt(dt)
+    dt = check_dt(dt)
     n_fft = x.shape[-1] if n_fft is None else int(n_fft)
     if n_fft < x.shape[-1]:
         raise ValueError(f"n_fft={n_fft} is shorter than the record ({x.shape[-1]} samples)")
@@ -172,7 +168,7 @@ def sdof_displacement(acc, dt: float, periods=None, damping: float = 0.05, pad_s
     u : (..., n_periods, n_samples + n_pad) relative displacement, m
     """
     acc = _as_float_array(acc, "acc")
-    dt = _check_dt(dt)
+    dt = check_dt(dt)
     periods = _check_periods(periods, damping)
     pad_s = float(periods.max()) if pad_s is None else float(pad_s)
     n_pad = int(np.ceil(max(pad_s, 0.0) / dt))
