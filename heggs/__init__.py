@@ -16,8 +16,10 @@ Modules, in data-flow order (imports point one way):
 - spectrogram, autoencoder, acm, unet, diffusion, sampling, model — the HEGGS network
 - checkpoint, train — the training loop (torchrun DDP), atomic resumable checkpoints
 - scenario, export, generate — user-facing generation (``heggs.HEGGS``)
-- metrics, spectra, picking, gmpe — seismological evaluation
+- metrics, spectra, picking, gmpe, sweep — seismological evaluation measures
 - plots, inspect — figures and store summaries
+- evaluate, report — ``heggs evaluate``: every model and baseline on the same test targets,
+  bootstrap CIs over events, figures and a side-by-side report
 - cli — the ``heggs`` command
 """
 

@@ -454,5 +454,87 @@ def train_cmd(data, out, config_path, preset, steps, batch_size, lr, grad_accum,
         click.echo(f"final checkpoint: {final}")
 
 
+# --- evaluate -------------------------------------------------------------------------------
+
+
+def _named_models(specs: tuple[str, ...]) -> list[tuple[str, str]]:
+    out = []
+    for spec in specs:
+        name, sep, path = spec.partition("=")
+        if not sep:
+            name, path = Path(spec.rstrip("/")).name, spec
+        if not name or not path:
+            raise click.UsageError(f"--model {spec!r}: give PATH or NAME=PATH")
+        out.append((name, path))
+    names = [n for n, _ in out]
+    if len(set(names)) != len(names):
+        raise click.UsageError(f"model names must be unique, got {names}: use NAME=PATH")
+    return out
+
+
+@main.command("evaluate")
+@click.option("--model", "models", multiple=True, metavar="[NAME=]PATH",
+              help="Checkpoint or run folder (repeatable; NAME labels it in the report; 'default' = the bundled model).")
+@click.option("--stochastic/--no-stochastic", default=False, show_default=True,
+              help="Add the stochastic point-source method (heggs simulate) as the physics baseline.")
+@click.option("--data", required=True, type=click.Path(exists=True, file_okay=False), help="Store with the test split.")
+@click.option("--split", default=None, help="Split to evaluate [test].")
+@click.option("--out", required=True, type=click.Path(file_okay=False), help="Report folder.")
+@click.option("--config", "config_path", type=click.Path(exists=True, dir_okay=False), default=None,
+              help="EvalConfig JSON (flags given here override it).")
+@click.option("-n", "--samples", type=int, default=None, help="Generated records per target and mode [3].")
+@click.option("--steps", type=int, default=None, help="Sampler steps (default: each model's).")
+@click.option("--max-targets", type=int, default=None, help="Cap on test targets, whole events [all].")
+@click.option("--picker", type=click.Choice(["eqtransformer", "phasenet", "classical"]), default=None,
+              help="Arrival picker for real and generated records [eqtransformer].")
+@click.option("--picker-weights", default=None, help="SeisBench weights name (default: the picker's default).")
+@click.option("--gmpe", "gmpes", multiple=True, help="GMPE for the PGA residuals (repeatable) [BSSA14 ASK14 CB14 CY14].")
+@click.option("--vs30", type=float, default=None, help="Site Vs30 for the GMPEs, m/s [760].")
+@click.option("--n-boot", type=int, default=None, help="Bootstrap replicates over events [1000].")
+@click.option("--seed", type=int, default=None)
+@click.option("--no-sweep", is_flag=True, help="Skip the magnitude sweep.")
+@click.option("--reuse", is_flag=True, help="Reuse generators already evaluated in --out (add a model to a report).")
+@click.option("--device", default="auto", show_default=True)
+@click.option("--no-progress", is_flag=True)
+def evaluate_cmd(models, stochastic, data, split, out, config_path, samples, steps, max_targets, picker, picker_weights,
+                 gmpes, vs30, n_boot, seed, no_sweep, reuse, device, no_progress) -> None:
+    """Score generated records against the real test records, side by side for several models.
+
+    \b
+    heggs evaluate --model heggs=runs/heggs --model ldm=runs/ldm --stochastic --data STORE --out eval/
+    Writes eval/report.md (tables with bootstrap CIs over events, figures), eval/summary.csv and
+    per model rows.csv / summary.json / record sections. Definitions: docs/metrics.md.
+    """
+    from . import config as C
+    from .evaluate import ModelGenerator, StochasticGenerator
+    from .generate import HEGGS
+    from .report import run_evaluation
+
+    cfg = C.load(C.EvalConfig, config_path) if config_path else C.EvalConfig()
+    overrides = {"split": split, "n_samples": samples, "steps": steps, "max_targets": max_targets, "picker": picker,
+                 "picker_weights": picker_weights, "v_s30_m_s": vs30, "n_boot": n_boot, "seed": seed}
+    for key, value in overrides.items():
+        if value is not None:
+            setattr(cfg, key, value)
+    if gmpes:
+        cfg.gmpe_models = tuple(gmpes)
+    if not models and not stochastic:
+        raise click.UsageError("nothing to evaluate: give --model (repeatable) and/or --stochastic")
+    gens = []
+    for name, path in _named_models(models):
+        try:
+            gens.append(ModelGenerator(HEGGS.load(None if path == "default" else path, device=device), name))
+        except (FileNotFoundError, ValueError) as e:
+            raise click.ClickException(f"--model {name}={path}: {e}") from e
+    if stochastic:
+        gens.append(StochasticGenerator())
+    try:
+        report = run_evaluation(gens, data, cfg, out, reuse=reuse, progress=not no_progress, sweep=not no_sweep)
+    except ValueError as e:
+        raise click.ClickException(str(e)) from e
+    click.echo(f"report: {report}")
+    click.echo(f"table:  {Path(out) / 'summary.csv'}")
+
+
 if __name__ == "__main__":  # pragma: no cover
     main()

@@ -103,10 +103,33 @@ def from_dict(cls: type[T], data: dict[str, Any]) -> T:
     return _from_dict(cls, data)
 
 
-def load(cls: type[T], path: str | Path) -> T:
-    """Load a config of type ``cls`` from a JSON file."""
+def _merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for key, value in over.items():
+        out[key] = _merge(out[key], value) if isinstance(value, dict) and isinstance(out.get(key), dict) else value
+    return out
+
+
+def read_json(path: str | Path) -> dict[str, Any]:
+    """A config file as a dict, with ``"extends": "other.json"`` (relative to the file) resolved.
+
+    The keys of the file override those of the file it extends; nested blocks (``model``) are
+    merged key by key, so a baseline config states only what differs from its base.
+    """
+    path = Path(path)
     with open(path) as f:
-        return from_dict(cls, json.load(f))
+        data = json.load(f)
+    base = data.pop("extends", None)
+    if base is None:
+        return data
+    if not isinstance(base, str):
+        raise ValueError(f"{path}: 'extends' must be a file name, got {base!r}")
+    return _merge(read_json(path.parent / base), data)
+
+
+def load(cls: type[T], path: str | Path) -> T:
+    """Load a config of type ``cls`` from a JSON file (``extends`` resolved, see :func:`read_json`)."""
+    return from_dict(cls, read_json(path))
 
 
 def save(cfg: Any, path: str | Path) -> None:
@@ -152,6 +175,9 @@ class ModelConfig:
     acm_heads: int = 4
     #: feed the pooled target-condition embedding to the ACM (FiLM); see model docs
     acm_uses_condition: bool = True
+    #: the ACM sets the output level (default). False (the "no ACM" ablation): no ACM is
+    #: built and the decoder's raw output is the compressed spectrogram, absolute level included
+    use_acm: bool = True
     # -- condition MLP tau_theta ----------------------------------------------------------
     cond_hidden: int = 256
     cond_layers: int = 5
@@ -176,6 +202,10 @@ class ModelConfig:
     #: counts (non-physical) targets are compared after normalising both spectrograms by
     #: their own masked RMS, so they teach shape but never absolute amplitude
     counts_shape_only: bool = True
+    #: compare EVERY target after normalising both spectrograms by their masked RMS, as for
+    #: counts: the model learns shapes only and its output level is arbitrary (unit
+    #: "normalised"). The paper's LDM baselines work on normalised waveforms (baselines only)
+    shape_only_targets: bool = False
     #: weight of the masked compressed-MAGNITUDE term added to the complex spectrogram loss;
     #: on by default: without it the complex loss collapses to predicting zero wherever the
     #: phase is unpredictable (measured: benchmarks/model_loss_terms.py)
@@ -289,6 +319,15 @@ class TrainConfig:
     compile: bool = False
     #: DistributedDataParallel(find_unused_parameters=...)
     find_unused_parameters: bool = False
+    #: train on records in physical units only (counts records left out entirely)
+    physical_only: bool = False
+    #: checkpoint (or run folder) whose EMA weights initialise the model (fine-tuning, e.g.
+    #: after pre-training on a ``heggs simulate`` store); optimiser and normaliser start afresh
+    init_from: str = ""
+    #: the "AE pretrained" ablation: for the first N steps only the autoencoder (E_AE, D_AE,
+    #: ACM, and tau_theta for the ACM) is trained, on reconstruction of the target; then
+    #: E_AE, D_AE and the ACM are frozen and the diffusion parts train. 0 = end to end (HEGGS)
+    ae_pretrain_steps: int = 0
 
 # --- simulation (owned by the simulator stage) ----------------------------------------------
 
@@ -374,3 +413,42 @@ class SimulateConfig:
     split_seed: int = 0
     #: records per vectorised batch (memory ≈ 0.5 MB per record)
     batch_size: int = 64
+
+
+# --- evaluation (owned by the evaluation stage) -----------------------------------------------
+
+
+@dataclass
+class EvalConfig:
+    """What ``heggs evaluate`` computes (see ``heggs/evaluate.py`` and docs/metrics.md).
+
+    Every target record of ``split`` is generated ``n_samples`` times in each of ``modes``:
+    ``with_source`` (imputation from another station of the same event, drawn with ``seed``)
+    and ``without_source`` (pure noise with the target condition).
+    """
+
+    split: str = "test"
+    #: generated records per target and mode
+    n_samples: int = 3
+    modes: tuple[str, ...] = ("with_source", "without_source")
+    #: sampler steps (None: the model's default) and start level with a source (None: default)
+    steps: int | None = None
+    t_start: int | None = None
+    #: cap on test targets, whole events taken in a seeded order (0 = all)
+    max_targets: int = 0
+    #: "eqtransformer" (paper), "phasenet" or "classical"; weights: SeisBench name or default
+    picker: str = "eqtransformer"
+    picker_weights: str | None = None
+    #: GMPEs for the PGA residuals (pygmm names or OpenQuake GSIM class names) and site Vs30
+    gmpe_models: tuple[str, ...] = ("BSSA14", "ASK14", "CB14", "CY14")
+    v_s30_m_s: float = 760.0
+    #: bootstrap replicates (resampling events) and confidence level
+    n_boot: int = 1000
+    level: float = 0.95
+    #: magnitude sweep: magnitudes (<= 4.5 for a 1 Hz high-passed store) and samples each
+    sweep_magnitudes: tuple[float, ...] = (3.0, 3.5, 4.0, 4.5)
+    sweep_samples: int = 4
+    #: record sections: at most this many test events (largest first; 0 = none)
+    max_sections: int = 4
+    batch_size: int = 16
+    seed: int = 0

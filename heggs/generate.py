@@ -69,7 +69,7 @@ class HEGGS:
         win = (info.get("data") or {}).get("window") or {}
         self.offset_s = float(win.get("offset_s", 0.0))
         self.components = str(win.get("components", "ENZ"))
-        self.units = "m/s2"
+        self.units = net.output_units
         self.training_ranges: dict[str, Any] = info.get("training_ranges") or {}
 
     # ------------------------------------------------------------------ loading

@@ -116,7 +116,7 @@ class HEGGS(nn.Module):
 
         self.encoder = Encoder(2 * c, tuple(cfg.ae_channels), cfg.latent_channels, cfg.ae_res_blocks)
         self.decoder = Decoder(cfg.latent_channels, tuple(cfg.ae_channels), 2 * c, cfg.ae_res_blocks)
-        self.acm = AmplitudeCorrection(
+        self.acm = None if not cfg.use_acm else AmplitudeCorrection(
             cfg.latent_channels,
             c,
             self.n_freqs,
@@ -169,7 +169,9 @@ class HEGGS(nn.Module):
         with safe_open(str(path), framework="pt") as f:
             meta = f.metadata() or {}
         mine = json.loads(json.dumps(self.config_dict(), sort_keys=True))
-        if "model_config" in meta and json.loads(meta["model_config"]) != mine:
+        stored = json.loads(meta.get("model_config", "{}"))
+        # keys a newer HEGGS added are absent from older files: compare what the file states
+        if "model_config" in meta and any(mine.get(k) != v for k, v in stored.items()):
             warnings.warn(f"{path}: stored model config differs from this model's config", stacklevel=2)
         device = next(self.parameters()).device
         self.load_state_dict(load_file(str(path), device=str(device)), strict=strict)
@@ -194,7 +196,7 @@ class HEGGS(nn.Module):
     def parameter_counts(self) -> dict[str, int]:
         """Parameters per part: encoder, decoder, acm, cond (τ_θ), unet (x_θ), eta."""
         names = ("encoder", "decoder", "acm", "cond", "unet", "eta")
-        parts = {k: getattr(self, k) for k in names}
+        parts = {k: getattr(self, k) for k in names if getattr(self, k) is not None}
         return {k: sum(p.numel() for p in m.parameters()) for k, m in parts.items()}
 
     # ------------------------------------------------------------------ building blocks
@@ -254,9 +256,13 @@ class HEGGS(nn.Module):
         """D_AE + ACM: latent (B, C_z, F', T'), pooled condition (B, E) -> (B, 2C, F, T) compressed STFT.
 
         The decoder's unit-RMS complex spectrogram times the ACM's positive gain (per component,
-        applied to real and imaginary parts alike, i.e. to the compressed magnitude).
+        applied to real and imaginary parts alike, i.e. to the compressed magnitude). Without
+        an ACM (``cfg.use_acm`` False, an ablation) the decoder's raw output is returned.
         """
-        shape = rms_normalise(crop(self.decoder(z), self.n_freqs, self.n_frames).float())
+        out = crop(self.decoder(z), self.n_freqs, self.n_frames).float()
+        if self.acm is None:
+            return out
+        shape = rms_normalise(out)
         gain = self.acm(z, pooled if self.cfg.acm_uses_condition else None)
         return shape * gain.repeat_interleave(2, dim=1)
 
@@ -302,9 +308,42 @@ class HEGGS(nn.Module):
         the masked complex term plus ``magnitude_loss_weight`` x the magnitude term; the
         optional latent term is not included (it has no meaning for a spectrogram predictor).
         """
+        if self.cfg.shape_only_targets:  # every target teaches shape only (normalised-waveform baselines)
+            physical = torch.zeros_like(physical, dtype=torch.bool)
         return spectrogram_objective(
-            pred, x_tgt, m_tgt, physical, self.cfg.magnitude_loss_weight, self.cfg.counts_shape_only
+            pred, x_tgt, m_tgt, physical, self.cfg.magnitude_loss_weight,
+            self.cfg.counts_shape_only or self.cfg.shape_only_targets,
         )
+
+    @property
+    def output_units(self) -> str:
+        """``"m/s2"``, or ``"normalised"`` for a model trained on shapes only (arbitrary level)."""
+        return "normalised" if self.cfg.shape_only_targets else "m/s2"
+
+    def autoencoder_loss(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, dict[str, float]]:
+        """Reconstruction objective of the autoencoder alone: ``‖X_tgt − D_AE(E_AE(X_tgt))‖²``.
+
+        The same masked spectrogram objective as :meth:`loss` (counts targets shape-only), with
+        the ACM conditioned on τ_θ(c_tgt); no diffusion. Used by the "AE pretrained" ablation
+        (``TrainConfig.ae_pretrain_steps``) before E_AE, D_AE and the ACM are frozen.
+        batch : as :meth:`loss`. Returns (scalar loss, logs of floats).
+        """
+        dev = self.device
+        tgt = batch["tgt"].to(dev)
+        self._check_waveforms(tgt, "batch['tgt']")
+        x_tgt, m_tgt = self.spectrogram_and_mask(tgt, batch["tgt_valid"].to(dev), batch["tgt_band_max_hz"].to(dev))
+        _, pooled = self.cond(batch["c_tgt"].to(dev).float())
+        pred = self.decode(self.encode(x_tgt, m_tgt), pooled)
+        per_item, terms = self.objective(pred, x_tgt, m_tgt, batch["tgt_physical"].to(dev).bool())
+        loss = per_item.mean()
+        logs = {"loss_ae_" + k: float(v.detach().mean()) for k, v in terms.items()}
+        logs["loss"] = logs["loss_objective"] = float(loss.detach())
+        return loss, logs
+
+    def autoencoder_parameters(self) -> list[nn.Parameter]:
+        """Parameters of E_AE, D_AE and the ACM (frozen after ``ae_pretrain_steps``)."""
+        parts = [self.encoder, self.decoder] + ([self.acm] if self.acm is not None else [])
+        return [p for m in parts for p in m.parameters()]
 
     def loss(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, dict[str, float]]:
         """The pair-exploiting masked objective on one batch (see module docstring).

@@ -392,9 +392,38 @@ class _LossModule(torch.nn.Module):
     def __init__(self, model: HEGGS):
         super().__init__()
         self.model = model
+        #: set by the loop during the AE pre-training phase of the "AE pretrained" ablation
+        self.autoencoder_only = False
 
     def forward(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, dict[str, float]]:
-        return self.model.loss(batch)
+        return self.model.autoencoder_loss(batch) if self.autoencoder_only else self.model.loss(batch)
+
+
+def param_groups(model: HEGGS, cfg: TrainConfig) -> list[dict[str, Any]]:
+    """Optimizer parameter groups: one group, or with ``cfg.ae_pretrain_steps`` two named
+    groups, ``autoencoder`` (E_AE, D_AE, ACM; learning rate 0 once pre-training is over, i.e.
+    frozen) and ``diffusion`` (τ_θ, x_θ, η)."""
+    if cfg.ae_pretrain_steps <= 0:
+        return [{"params": list(model.parameters()), "name": "all"}]
+    ae = model.autoencoder_parameters()
+    ids = {id(p) for p in ae}
+    return [{"params": ae, "name": "autoencoder"},
+            {"params": [p for p in model.parameters() if id(p) not in ids], "name": "diffusion"}]
+
+
+def init_weights(model: HEGGS, path: str | Path) -> None:
+    """Initialise ``model`` from the EMA weights of a checkpoint (fine-tuning).
+
+    The architecture must match (same ModelConfig apart from ``amplitude_scale``, which follows
+    the new data). Raises ValueError naming what differs.
+    """
+    folder = ckpt.resolve_checkpoint(path)
+    theirs = from_dict(ModelConfig, ckpt.read_info(folder)["model_config"])
+    mine = to_dict(model.cfg)
+    diff = [k for k, v in to_dict(theirs).items() if k != "amplitude_scale" and mine.get(k) != v]
+    if diff:
+        raise ValueError(f"init_from {folder}: model config differs in {diff}; fine-tuning needs the same architecture")
+    model.load_state_dict(ckpt.read_tensors(folder, "ema"), strict=True)
 
 
 def check_config(cfg: TrainConfig, world_size: int = 1) -> None:
@@ -412,6 +441,8 @@ def check_config(cfg: TrainConfig, world_size: int = 1) -> None:
         raise ValueError("checkpoint_interval and log_interval must be >= 1")
     if not 0.0 <= cfg.ema_decay < 1.0:
         raise ValueError(f"ema_decay must be in [0, 1), got {cfg.ema_decay}")
+    if not 0 <= cfg.ae_pretrain_steps < cfg.steps:
+        raise ValueError(f"ae_pretrain_steps must be in [0, steps={cfg.steps}), got {cfg.ae_pretrain_steps}")
 
 
 def train(
@@ -456,7 +487,8 @@ def train(
     meta = store.metadata
     # a fresh run fits the normaliser on the store's train split; a resumed one keeps its own
     saved_norm = ConditionNormalizer.from_dict(saved["normalizer"]) if start_ckpt is not None else None
-    dataset = PairDataset(store, cfg.split, normalizer=saved_norm, p_same=cfg.p_same, seed=cfg.seed)
+    dataset = PairDataset(store, cfg.split, normalizer=saved_norm, p_same=cfg.p_same, seed=cfg.seed,
+                          physical_only=cfg.physical_only)
     normalizer = dataset.normalizer
     if len(dataset) < cfg.batch_size:
         raise ValueError(
@@ -479,8 +511,10 @@ def train(
     # model, optimizer, EMA (same seed on every process; DDP also broadcasts rank 0's weights)
     torch.manual_seed(cfg.seed)
     model = HEGGS(cfg.model).to(info.device)
+    if cfg.init_from and start_ckpt is None:
+        init_weights(model, cfg.init_from)
     optimizer = torch.optim.AdamW(
-        model.parameters(), lr=cfg.lr, betas=tuple(cfg.betas), weight_decay=cfg.weight_decay,
+        param_groups(model, cfg), lr=cfg.lr, betas=tuple(cfg.betas), weight_decay=cfg.weight_decay,
     )
     ema = EMA(model)
     step = 0
@@ -494,12 +528,14 @@ def train(
         step = int(ckpt.read_info(start_ckpt)["step"])
     last_good = start_ckpt
 
-    wrapped: torch.nn.Module = _LossModule(model)
+    loss_module = _LossModule(model)
+    wrapped: torch.nn.Module = loss_module
     if info.distributed:
         wrapped = DistributedDataParallel(
             wrapped,
             device_ids=[info.device.index] if info.device.type == "cuda" else None,
-            find_unused_parameters=cfg.find_unused_parameters,
+            # the AE pre-training phase leaves x_theta and eta without gradients
+            find_unused_parameters=cfg.find_unused_parameters or cfg.ae_pretrain_steps > 0,
         )
     if cfg.compile:
         wrapped = torch.compile(wrapped)
@@ -536,8 +572,11 @@ def train(
             for micro_batches in epoch_batches(dataset, cfg, info, epoch, offset, pin_memory=info.device.type == "cuda"):
                 _seed_step(cfg.seed, step, info.rank)
                 lr = lr_at(step, cfg)
+                ae_phase = step < cfg.ae_pretrain_steps
                 for group in optimizer.param_groups:
-                    group["lr"] = lr
+                    frozen = group.get("name") == "autoencoder" and cfg.ae_pretrain_steps > 0 and not ae_phase
+                    group["lr"] = 0.0 if frozen else lr
+                loss_module.autoencoder_only = ae_phase
                 loss_sum = torch.zeros((), device=info.device)
                 logs: dict[str, float] = {}
                 for i, batch in enumerate(micro_batches):

@@ -1,0 +1,581 @@
+"""Stage: evaluation — generate every test target with each model and score it against the real record.
+
+``evaluate_generator(generator, test, cfg)`` runs one model (or the stochastic baseline) over a
+:class:`TestSet` (the targets of one split of a store) in each mode — ``with_source`` (another
+station of the same event is the source, the paper's imputation) and ``without_source`` (pure
+noise with the target condition) — and returns one row per (target, sample) with every metric
+of docs/metrics.md: P/S arrival errors (the same picker on generated and real record), envelope
+correlation, SNR, PSNR, spectrogram MSE, PGA/PGV/Arias log residuals, D5-95, PGA residuals
+against GMPEs, and log ratios of the Fourier and RotD50 response spectra. ``summarize`` turns
+the rows into estimates with bootstrap confidence intervals over EVENTS (records of one event
+are correlated; test sets are small). Figures and the Markdown report are in
+:mod:`heggs.report`; the command is ``heggs evaluate``.
+
+Fairness rules (the same for every generator):
+
+- the generated record is compared only inside the real record's valid range (outside it is
+  zeroed, like the real record's padding) and low-passed at the real record's band edge;
+- amplitude metrics (SNR/PSNR on absolute values, PGA, PGV, Arias, GMPE residuals, spectral
+  ratios) need a real record in m/s² AND a generator with physical output; otherwise the row's
+  ``amplitude`` flag is False, SNR/PSNR/spectrogram MSE are computed on records divided by
+  their own RMS (shape only) and the amplitude columns are NaN;
+- a generator that cannot use a source (the stochastic method, condition-only LDMs) is scored
+  in ``without_source`` only.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol, Sequence
+
+import numpy as np
+import pandas as pd
+from scipy import signal
+
+from .config import EvalConfig, SimulateConfig, WindowConfig
+from .metrics import (
+    arias_intensity,
+    bootstrap_ci,
+    envelope_correlation,
+    psnr_db,
+    significant_duration,
+    snr_db,
+    spectrogram_mse,
+    pgv,
+)
+from .spectra import fourier_amplitude_spectrum, konno_ohmachi, rotd
+from .store import UNITS_PHYSICAL, Store
+
+__all__ = [
+    "MODES",
+    "FAS_FREQS_HZ",
+    "PSA_PERIODS_S",
+    "TestSet",
+    "Generator",
+    "ModelGenerator",
+    "StochasticGenerator",
+    "load_test_set",
+    "record_metrics",
+    "evaluate_generator",
+    "summarize",
+    "curve_summary",
+    "real_gmpe_residuals",
+]
+
+MODES = ("with_source", "without_source")
+#: centre frequencies of the Fourier-spectrum ratios, Hz (1 Hz: the store's high-pass)
+FAS_FREQS_HZ = np.geomspace(1.0, 40.0, 24)
+#: oscillator periods of the RotD50 ratios, s (≤ 1 s: longer periods are below the band)
+PSA_PERIODS_S = np.geomspace(0.03, 1.0, 16)
+#: per-row metric columns that summarize() aggregates (mean over rows, bootstrap over events)
+MEAN_METRICS = ("env_corr", "snr_db", "psnr_db", "spec_mse", "ln_pga", "ln_pgv", "ln_arias", "d595_diff_s")
+
+
+def _seed(*keys: Any) -> int:
+    h = hashlib.sha256(":".join(map(str, keys)).encode()).digest()
+    return int.from_bytes(h[:4], "little") >> 1
+
+
+# ----------------------------------------------------------------------------- test set
+
+
+@dataclass
+class TestSet:
+    """The targets of one split, each with the source drawn for it.
+
+    waveforms : (n, C, n_samples) float32 real records in store units (``units``)
+    meta : (n rows) store metadata of the targets (index 0..n-1)
+    valid : (n, 2) int valid ``[start, end)`` samples;  band_max_hz : (n,) Hz
+    source : (n,) int row (in this test set) of each target's source record, -1 = no other
+        station of the event in the split
+    physical : (n,) bool real record in m/s²;  components, sampling_rate_hz : of the store
+    """
+
+    store: Store
+    rows: np.ndarray
+    meta: pd.DataFrame
+    waveforms: np.ndarray
+    valid: np.ndarray
+    band_max_hz: np.ndarray
+    source: np.ndarray
+    physical: np.ndarray
+    components: str
+    sampling_rate_hz: float
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    @property
+    def events(self) -> np.ndarray:
+        return self.meta["source_id"].astype(str).to_numpy()
+
+    @property
+    def window(self) -> WindowConfig:
+        n = self.waveforms.shape[-1]
+        return WindowConfig(length_s=n / self.sampling_rate_hz, sampling_rate_hz=self.sampling_rate_hz,
+                            components=self.components)
+
+
+def load_test_set(store: Store | str | Path, split: str = "test", max_targets: int = 0, seed: int = 0,
+                  components: str = "ENZ") -> TestSet:
+    """Targets of ``split`` with a finite condition, their waveforms and one source each.
+
+    The source of a target is another station of the same event in the split, drawn with a
+    generator seeded by (seed, target) — the same for every model. ``max_targets`` keeps whole
+    events, in a seeded order, until the cap is reached.
+    """
+    from .data import PairDataset
+
+    store = store if isinstance(store, Store) else Store(store)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # normaliser fit messages; conditions are recomputed per model
+        ds = PairDataset(store, split, p_same=0.0, seed=seed, components=components)
+    if len(ds) == 0:
+        raise ValueError(f"{store.path}: no target records in split {split!r}")
+    targets = ds.target_indices
+    meta_all = store.metadata
+    if max_targets and len(targets) > max_targets:
+        ev = meta_all["source_id"].astype(str).to_numpy()[targets]
+        order = sorted(set(ev), key=lambda e: _seed(seed, "event-order", e))
+        keep, n = set(), 0
+        for e in order:
+            k = int((ev == e).sum())
+            if n and n + k > max_targets:
+                continue
+            keep.add(e)
+            n += k
+        targets = targets[np.isin(ev, list(keep))]
+    position = {int(r): i for i, r in enumerate(targets)}
+    item_of = {int(r): i for i, r in enumerate(ds.target_indices)}
+    items = [ds[item_of[int(r)]] for r in targets]
+    source = np.array([position.get(int(it["src_index"]), -1) if not bool(it["same"]) else -1 for it in items])
+    meta = meta_all.iloc[targets].reset_index(drop=True)
+    physical = (meta["trace_units"].astype(str) == UNITS_PHYSICAL).to_numpy() if "trace_units" in meta else np.zeros(len(meta), bool)
+    sr = float(pd.to_numeric(meta["trace_sampling_rate_hz"], errors="coerce").iloc[0]) if "trace_sampling_rate_hz" in meta \
+        else float(store.data_format["sampling_rate"])
+    return TestSet(
+        store=store, rows=np.asarray(targets, dtype=np.int64), meta=meta,
+        waveforms=np.stack([it["tgt"].numpy() for it in items]),
+        valid=np.stack([it["tgt_valid"].numpy() for it in items]),
+        band_max_hz=np.array([float(it["tgt_band_max_hz"]) for it in items]),
+        source=source, physical=physical, components=components, sampling_rate_hz=sr,
+    )
+
+
+# ----------------------------------------------------------------------------- generators
+
+
+class Generator(Protocol):
+    """What evaluation needs of a model: a name, its output unit and a batch generator."""
+
+    name: str
+    #: "m/s2" (amplitude metrics apply) or "normalised" (shape only)
+    units: str
+    #: whether it can use a source record of the same event
+    uses_source: bool
+    #: upper edge of its output band, Hz (None: up to Nyquist); real records band-limited below
+    #: it are compared with the generated record low-passed at their edge
+    band_max_hz: float | None
+
+    def generate(self, test: TestSet, targets: np.ndarray, seeds: Sequence[int], with_source: bool,
+                 cfg: EvalConfig) -> np.ndarray:
+        """(len(targets), C, n_samples) float32 records for test rows ``targets``."""
+        ...
+
+
+class ModelGenerator:
+    """A trained HEGGS model (or a baseline trained by ``heggs train``) as a :class:`Generator`.
+
+    Sources are the store's records (store units; the encoder normalises them), conditions are
+    computed from the store's metadata with the MODEL's normaliser. A model trained with
+    ``p_same = 1`` (condition only) has never seen a source: it is scored without source only.
+    """
+
+    def __init__(self, model, name: str):
+        self.model, self.name = model, name
+        self.units = model.units
+        self.band_max_hz = None
+        p_same = float(((model.info.get("train_config") or {}).get("p_same", 0.2)))
+        self.uses_source = p_same < 1.0
+
+    def _check(self, test: TestSet) -> None:
+        m = self.model
+        if test.waveforms.shape[1:] != (len(m.components), m.n_samples) or abs(test.sampling_rate_hz - m.sampling_rate_hz) > 1e-6:
+            raise ValueError(
+                f"model {self.name} generates {len(m.components)} x {m.n_samples} samples at {m.sampling_rate_hz:g} Hz; "
+                f"the test store has {test.waveforms.shape[1:]} at {test.sampling_rate_hz:g} Hz")
+
+    def generate(self, test, targets, seeds, with_source, cfg):
+        import torch
+
+        from .condition import condition_features
+
+        self._check(test)
+        norm = self.model.normalizer
+        c_tgt = norm.transform(condition_features(test.meta.iloc[targets])).astype(np.float32)
+        kw: dict[str, Any] = {}
+        if with_source:
+            src = test.source[targets]
+            if np.any(src < 0):
+                raise ValueError("with_source needs a source for every target")
+            kw = dict(
+                src=torch.from_numpy(test.waveforms[src]),
+                c_src=torch.from_numpy(norm.transform(condition_features(test.meta.iloc[src])).astype(np.float32)),
+                src_valid=torch.from_numpy(test.valid[src]),
+                src_band_max_hz=torch.from_numpy(test.band_max_hz[src].astype(np.float32)),
+                t_start=cfg.t_start,
+            )
+        out = self.model.net.generate(torch.from_numpy(c_tgt), list(seeds), steps=cfg.steps, **kw)
+        return out.cpu().numpy()
+
+
+class StochasticGenerator:
+    """The stochastic point-source method (``heggs.simulate``) as the physics baseline.
+
+    Uses the target's epicentre, depth, magnitude (as Mw) and station; stress drop, mechanism,
+    site factor and noise are drawn per seed. It cannot use a source record.
+    """
+
+    units = UNITS_PHYSICAL
+    uses_source = False
+
+    def __init__(self, name: str = "stochastic", cfg: SimulateConfig | None = None):
+        self.name, self.cfg = name, cfg
+        self.band_max_hz = (cfg or SimulateConfig()).window.band_max_hz
+
+    def simulate_config(self, test: TestSet) -> SimulateConfig:
+        """The configuration with the test store's window length, rate and components."""
+        from dataclasses import replace
+
+        sim = self.cfg or SimulateConfig()
+        return replace(sim, window=replace(sim.window, length_s=test.window.length_s,
+                                           sampling_rate_hz=test.sampling_rate_hz, components=test.components))
+
+    def generate(self, test, targets, seeds, with_source, cfg):
+        from .simulate import simulate_records
+
+        if with_source:
+            raise ValueError("the stochastic method cannot use a source record")
+        sim = self.simulate_config(test)
+        m = test.meta.iloc[targets]
+        waves, _ = simulate_records(
+            m["source_latitude_deg"].to_numpy(float), m["source_longitude_deg"].to_numpy(float),
+            np.clip(m["source_depth_km"].to_numpy(float), 0.0, None), m["source_magnitude"].to_numpy(float),
+            m["station_latitude_deg"].to_numpy(float), m["station_longitude_deg"].to_numpy(float),
+            seeds=list(seeds), cfg=sim)
+        return waves.astype(np.float32)
+
+
+# ----------------------------------------------------------------------------- per-record metrics
+
+
+def _lowpass(x: np.ndarray, fs: float, band: np.ndarray, above: float) -> np.ndarray:
+    """Zero-phase 4-pole Butterworth low-pass of each row at its band edge; rows whose edge is
+    not below ``above`` Hz (the generator's own band) are left untouched."""
+    out = x.copy()
+    for b in np.unique(band):
+        if not b < min(above, 0.45 * fs) - 1e-9:
+            continue
+        sos = signal.butter(4, float(b), btype="low", fs=fs, output="sos")
+        rows = band == b
+        out[rows] = signal.sosfiltfilt(sos, x[rows], axis=-1)
+    return out
+
+
+def _rms(x: np.ndarray) -> np.ndarray:
+    r = np.sqrt((x.astype(np.float64) ** 2).mean(axis=(-2, -1), keepdims=True))
+    return np.where(r > 0, r, 1.0)
+
+
+def prepare_generated(gen: np.ndarray, valid: np.ndarray, band_max_hz: np.ndarray, fs: float,
+                      gen_band_max_hz: float | None = None) -> np.ndarray:
+    """Generated records as they are compared: low-passed at the real record's band edge where
+    that is below the generator's band (``gen_band_max_hz``, None = Nyquist) and zeroed outside
+    the real record's valid range. gen : (n, C, ns); valid : (n, 2); band_max_hz : (n,) Hz."""
+    above = float("inf") if gen_band_max_hz is None else float(gen_band_max_hz)
+    g = _lowpass(np.asarray(gen, dtype=np.float64), fs, np.asarray(band_max_hz, dtype=np.float64), above)
+    idx = np.arange(g.shape[-1])
+    inside = (idx[None, :] >= valid[:, :1]) & (idx[None, :] < valid[:, 1:])
+    return g * inside[:, None, :]
+
+
+def _horizontal_fas(x: np.ndarray, dt: float) -> np.ndarray:
+    f, a = fourier_amplitude_spectrum(x[:, :2], dt)
+    _, s = konno_ohmachi(a, f, FAS_FREQS_HZ)
+    return np.sqrt(np.clip(s[:, 0] * s[:, 1], 1e-300, None))  # geometric mean of the two horizontals
+
+
+def record_metrics(gen: np.ndarray, real: np.ndarray, fs: float, band_max_hz: np.ndarray, amplitude: np.ndarray,
+                   components: str = "ENZ") -> tuple[dict[str, np.ndarray], np.ndarray, np.ndarray]:
+    """Every per-record metric of docs/metrics.md.
+
+    gen, real : (n, C, ns) generated (already :func:`prepare_generated`) and real records;
+        m/s² where ``amplitude`` (n,) is True, otherwise any unit (shape metrics only)
+    fs : Hz;  band_max_hz : (n,) Hz (spectrogram MSE is taken below it)
+    Returns (columns: name -> (n,) array, FAS log10 ratios (n, len(FAS_FREQS_HZ)),
+    RotD50 log10 ratios (n, len(PSA_PERIODS_S))); amplitude columns are NaN where
+    ``amplitude`` is False, spectral ratios NaN above a row's band edge.
+    """
+    gen = np.asarray(gen, dtype=np.float64)
+    real = np.asarray(real, dtype=np.float64)
+    amp = np.asarray(amplitude, dtype=bool)
+    n = gen.shape[0]
+    dt = 1.0 / fs
+    cols: dict[str, np.ndarray] = {}
+    env = envelope_correlation(gen, real)  # (n, C)
+    for k, c in enumerate(components):
+        cols[f"env_corr_{c}"] = env[:, k]
+    cols["env_corr"] = np.nanmean(env, axis=1)
+    # shape-only rows: both sides divided by their own RMS
+    g_s = np.where(amp[:, None, None], gen, gen / _rms(gen))
+    r_s = np.where(amp[:, None, None], real, real / _rms(real))
+    with np.errstate(all="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # NaN only for an all-zero component in both
+        cols["snr_db"] = np.nanmean(snr_db(g_s, r_s), axis=1)  # +inf for identical records
+        cols["psnr_db"] = np.nanmean(psnr_db(g_s, r_s), axis=1)
+    mse = np.full(n, np.nan)
+    for b in np.unique(band_max_hz):
+        rows = band_max_hz == b
+        mse[rows] = spectrogram_mse(g_s[rows], r_s[rows], fs, fmax=float(b)).mean(axis=1)
+    cols["spec_mse"] = mse
+
+    nan = np.full(n, np.nan)
+    for k in ("pga_real_g", "pga_gen_g", "ln_pga", "ln_pgv", "ln_arias", "d595_real_s", "d595_gen_s", "d595_diff_s"):
+        cols[k] = nan.copy()
+    fas = np.full((n, FAS_FREQS_HZ.size), np.nan)
+    psa = np.full((n, PSA_PERIODS_S.size), np.nan)
+    if amp.any():
+        from .gmpe import pga_rotd50_g
+
+        g, r = gen[amp], real[amp]
+        pg, pr = pga_rotd50_g(g), pga_rotd50_g(r)
+        cols["pga_gen_g"][amp], cols["pga_real_g"][amp] = pg, pr
+        with np.errstate(divide="ignore", invalid="ignore"):
+            cols["ln_pga"][amp] = np.log(pg / pr)
+            vg, vr = pgv(g[:, :2], dt), pgv(r[:, :2], dt)
+            cols["ln_pgv"][amp] = np.log(np.sqrt(vg[:, 0] * vg[:, 1]) / np.sqrt(vr[:, 0] * vr[:, 1]))
+            ag, ar = arias_intensity(g[:, :2], dt).mean(axis=1), arias_intensity(r[:, :2], dt).mean(axis=1)
+            cols["ln_arias"][amp] = np.log(ag / ar)
+            dg = np.nanmean(significant_duration(g[:, :2], dt), axis=1)
+            dr = np.nanmean(significant_duration(r[:, :2], dt), axis=1)
+            cols["d595_gen_s"][amp], cols["d595_real_s"][amp], cols["d595_diff_s"][amp] = dg, dr, dg - dr
+            ratio = np.log10(_horizontal_fas(g, dt) / _horizontal_fas(r, dt))
+            ratio[FAS_FREQS_HZ[None, :] > band_max_hz[amp][:, None]] = np.nan
+            fas[amp] = ratio
+            sg = rotd(g[:, :2], dt, PSA_PERIODS_S, percentiles=(50,))[..., 0]
+            sr = rotd(r[:, :2], dt, PSA_PERIODS_S, percentiles=(50,))[..., 0]
+            ratio = np.log10(sg / sr)
+            ratio[1.0 / PSA_PERIODS_S[None, :] > band_max_hz[amp][:, None]] = np.nan
+            psa[amp] = ratio
+    return cols, fas, psa
+
+
+# ----------------------------------------------------------------------------- one generator
+
+
+@dataclass
+class EvalResult:
+    """Rows (one per target, mode and sample), spectral ratios aligned with the rows, and the
+    first sample of every target per mode (for record sections), ``(n_targets, C, ns)``."""
+
+    name: str
+    units: str
+    rows: pd.DataFrame
+    fas_ratio: np.ndarray
+    psa_ratio: np.ndarray
+    first_samples: dict[str, np.ndarray]
+
+
+def real_picks(test: TestSet, cfg: EvalConfig) -> tuple[np.ndarray, np.ndarray]:
+    """P and S picks (s from the record start) of the real targets with the evaluation picker."""
+    from .picking import pick_arrivals
+
+    p = pick_arrivals(test.waveforms, test.sampling_rate_hz, cfg.picker, test.components, weights=cfg.picker_weights)
+    return p.p, p.s
+
+
+def evaluate_generator(gen: Generator, test: TestSet, cfg: EvalConfig, picks_real: tuple[np.ndarray, np.ndarray],
+                       progress: bool = True) -> EvalResult:
+    """Generate and score every target of ``test`` in each mode of ``cfg.modes`` the generator supports."""
+    from tqdm.auto import tqdm
+
+    from .picking import pick_arrivals
+
+    fs = test.sampling_rate_hz
+    amplitude = test.physical & (gen.units == UNITS_PHYSICAL)
+    frames, fas_all, psa_all, first = [], [], [], {}
+    for mode in cfg.modes:
+        if mode not in MODES:
+            raise ValueError(f"unknown mode {mode!r}; choose from {MODES}")
+        if mode == "with_source" and not gen.uses_source:
+            continue
+        targets = np.arange(len(test)) if mode == "without_source" else np.flatnonzero(test.source >= 0)
+        if targets.size == 0:
+            continue
+        jobs = [(int(t), k) for t in targets for k in range(cfg.n_samples)]
+        waves = np.empty((len(jobs),) + test.waveforms.shape[1:], dtype=np.float32)
+        bar = tqdm(total=len(jobs), desc=f"{gen.name} {mode}", unit="rec", disable=not progress)
+        for i in range(0, len(jobs), cfg.batch_size):
+            chunk = jobs[i:i + cfg.batch_size]
+            tt = np.array([t for t, _ in chunk])
+            seeds = [_seed(cfg.seed, "eval", test.meta["trace_name"].iloc[t], k) for t, k in chunk]
+            waves[i:i + len(chunk)] = gen.generate(test, tt, seeds, mode == "with_source", cfg)
+            bar.update(len(chunk))
+        bar.close()
+        tix = np.array([t for t, _ in jobs])
+        prepared = prepare_generated(waves, test.valid[tix], test.band_max_hz[tix], fs,
+                                     getattr(gen, "band_max_hz", None))
+        cols, fas, psa = record_metrics(prepared, test.waveforms[tix], fs, test.band_max_hz[tix], amplitude[tix],
+                                        test.components)
+        picks = pick_arrivals(prepared, fs, cfg.picker, test.components, weights=cfg.picker_weights)
+        m = test.meta.iloc[tix]
+        df = pd.DataFrame({
+            "model": gen.name, "mode": mode, "target": tix, "sample": [k for _, k in jobs],
+            "trace_name": m["trace_name"].astype(str).to_numpy(), "source_id": m["source_id"].astype(str).to_numpy(),
+            "station": (m["station_network_code"].astype(str) + "." + m["station_code"].astype(str)).to_numpy(),
+            "source_trace_name": [test.meta["trace_name"].iloc[test.source[t]] if mode == "with_source" else ""
+                                  for t, _ in jobs],
+            "distance_km": m["path_ep_distance_km"].to_numpy(float), "magnitude": m["source_magnitude"].to_numpy(float),
+            "magnitude_type": m.get("source_magnitude_type", pd.Series("", index=m.index)).fillna("").astype(str).to_numpy(),
+            "depth_km": m["source_depth_km"].to_numpy(float), "real_units": m["trace_units"].astype(str).to_numpy(),
+            "amplitude": amplitude[tix],
+            "p_real_s": picks_real[0][tix], "p_gen_s": picks.p, "s_real_s": picks_real[1][tix], "s_gen_s": picks.s,
+        })
+        df["p_err_s"] = df["p_gen_s"] - df["p_real_s"]
+        df["s_err_s"] = df["s_gen_s"] - df["s_real_s"]
+        for k, v in cols.items():
+            df[k] = v
+        frames.append(df)
+        fas_all.append(fas)
+        psa_all.append(psa)
+        sample0 = np.zeros_like(test.waveforms)
+        sel = np.array([k == 0 for _, k in jobs])
+        sample0[tix[sel]] = waves[sel]
+        first[mode] = sample0
+    if not frames:
+        raise ValueError(f"{gen.name}: none of the modes {cfg.modes} apply")
+    rows = pd.concat(frames, ignore_index=True)
+    _add_gmpe_residuals(rows, cfg)
+    return EvalResult(gen.name, gen.units, rows, np.concatenate(fas_all), np.concatenate(psa_all), first)
+
+
+def _magnitude_note(types: Sequence[str]) -> str:
+    t = sorted({x for x in types if x})
+    return ",".join(t) if t else "unknown"
+
+
+def gmpe_medians(meta: pd.DataFrame, cfg: EvalConfig) -> dict[str, np.ndarray]:
+    """Median PGA (g) of each GMPE of ``cfg.gmpe_models`` for rows with magnitude, distance and
+    depth columns (``magnitude``, ``distance_km``, ``depth_km``); magnitudes are used as Mw proxies."""
+    from .gmpe import gmpe_pga
+
+    out = {}
+    for model in cfg.gmpe_models:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            med, _ = gmpe_pga(model, meta["magnitude"].to_numpy(float), meta["distance_km"].to_numpy(float),
+                              np.clip(meta["depth_km"].to_numpy(float), 0.0, None), cfg.v_s30_m_s)
+        out[model] = med
+    return out
+
+
+def _add_gmpe_residuals(rows: pd.DataFrame, cfg: EvalConfig) -> None:
+    """ln(PGA / GMPE median) columns for the generated and the real PGA (amplitude rows only)."""
+    amp = rows["amplitude"].to_numpy(bool)
+    for model in cfg.gmpe_models:
+        rows[f"gmpe_{model}_gen"] = np.nan
+        rows[f"gmpe_{model}_real"] = np.nan
+    if not amp.any():
+        return
+    med = gmpe_medians(rows.loc[amp], cfg)
+    for model, m in med.items():
+        with np.errstate(divide="ignore", invalid="ignore"):
+            rows.loc[amp, f"gmpe_{model}_gen"] = np.log(rows.loc[amp, "pga_gen_g"].to_numpy(float) / m)
+            rows.loc[amp, f"gmpe_{model}_real"] = np.log(rows.loc[amp, "pga_real_g"].to_numpy(float) / m)
+
+
+def real_gmpe_residuals(test: TestSet, cfg: EvalConfig) -> dict[str, dict[str, Any]]:
+    """ln(PGA / GMPE median) of the REAL physical-unit test records (the reference row of the
+    GMPE table): ``{model: {estimate, low, high, n, n_events, sigma}}``."""
+    from .gmpe import pga_rotd50_g
+
+    out: dict[str, dict[str, Any]] = {}
+    if not test.physical.any():
+        return out
+    m = test.meta[test.physical]
+    rows = pd.DataFrame({"magnitude": m["source_magnitude"].to_numpy(float), "distance_km": m["path_ep_distance_km"].to_numpy(float),
+                         "depth_km": m["source_depth_km"].to_numpy(float)})
+    pga = pga_rotd50_g(test.waveforms[test.physical])
+    ev = m["source_id"].astype(str).to_numpy()
+    for model, med in gmpe_medians(rows, cfg).items():
+        with np.errstate(divide="ignore", invalid="ignore"):
+            r = np.log(pga / med)
+        ok = np.isfinite(r)
+        out[model] = {**_ci(r, ev, cfg), "sigma": float(np.std(r[ok], ddof=1)) if ok.sum() > 1 else float("nan")}
+    return out
+
+
+# ----------------------------------------------------------------------------- summaries
+
+
+def _ci(values: np.ndarray, groups: np.ndarray, cfg: EvalConfig, stat=np.nanmean) -> dict[str, float]:
+    v = np.asarray(values, dtype=np.float64)
+    ok = np.isfinite(v)
+    if not ok.any():
+        return {"estimate": float("nan"), "low": float("nan"), "high": float("nan"), "n": 0, "n_events": 0}
+    ci = bootstrap_ci(v[ok], np.asarray(groups)[ok], stat=np.mean if stat is np.nanmean else stat,
+                      n=cfg.n_boot, level=cfg.level, seed=cfg.seed)
+    return {"estimate": ci.estimate, "low": ci.low, "high": ci.high, "n": int(ok.sum()), "n_events": ci.n_groups}
+
+
+def summarize(rows: pd.DataFrame, cfg: EvalConfig) -> dict[str, dict[str, Any]]:
+    """Per mode: every metric's estimate with its bootstrap CI over events.
+
+    P/S: ``p_mae_s`` (mean |error| over rows picked on both records; ``p_median_abs_s`` the
+    median), ``p_bias_s`` (mean signed error, generated − real), ``p_pick_rate``
+    (fraction of generated records with a pick, over rows whose real record was picked);
+    GMPE: mean ``ln(PGA/median)`` of generated (``gmpe_<M>_gen``) and real records and their
+    standard deviations (``…_sigma``). Returns ``{mode: {metric: {estimate, low, high, n, n_events}}}``.
+    """
+    out: dict[str, dict[str, Any]] = {}
+    for mode, df in rows.groupby("mode", sort=False):
+        ev = df["source_id"].to_numpy()
+        s: dict[str, Any] = {"n_rows": int(len(df)), "n_targets": int(df["target"].nunique()),
+                             "n_events": int(df["source_id"].nunique()),
+                             "n_amplitude_targets": int(df.loc[df["amplitude"], "target"].nunique())}
+        for ph in "ps":
+            err = df[f"{ph}_err_s"].to_numpy(float)
+            s[f"{ph}_mae_s"] = _ci(np.abs(err), ev, cfg)
+            s[f"{ph}_median_abs_s"] = _ci(np.abs(err), ev, cfg, stat=np.median)  # robust to picker outliers
+            real_ok = np.isfinite(df[f"{ph}_real_s"].to_numpy(float))
+            picked = np.isfinite(df[f"{ph}_gen_s"].to_numpy(float)).astype(float)
+            s[f"{ph}_pick_rate"] = _ci(np.where(real_ok, picked, np.nan), ev, cfg)
+            s[f"{ph}_bias_s"] = _ci(err, ev, cfg)
+        for k in MEAN_METRICS:
+            s[k] = _ci(df[k].to_numpy(float), ev, cfg)
+        for model in cfg.gmpe_models:
+            for who in ("gen", "real"):
+                v = df[f"gmpe_{model}_{who}"].to_numpy(float)
+                s[f"gmpe_{model}_{who}"] = _ci(v, ev, cfg)
+                ok = np.isfinite(v)
+                s[f"gmpe_{model}_{who}_sigma"] = float(np.std(v[ok], ddof=1)) if ok.sum() > 1 else float("nan")
+        out[str(mode)] = s
+    return out
+
+
+def curve_summary(values: np.ndarray, groups: np.ndarray, cfg: EvalConfig) -> dict[str, np.ndarray]:
+    """Mean of a per-row curve (n, K) with a bootstrap CI over events at each of the K points.
+
+    Returns ``{"mean", "low", "high", "n"}`` arrays (K,); NaN where no row has a value.
+    """
+    v = np.asarray(values, dtype=np.float64)
+    k = v.shape[1]
+    res = {key: np.full(k, np.nan) for key in ("mean", "low", "high")}
+    res["n"] = np.zeros(k, dtype=int)
+    for j in range(k):
+        c = _ci(v[:, j], groups, cfg)
+        res["mean"][j], res["low"][j], res["high"][j], res["n"][j] = c["estimate"], c["low"], c["high"], c["n"]
+    return res
