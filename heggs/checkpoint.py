@@ -196,3 +196,39 @@ def read_tensors(path: str | Path, which: str = "ema") -> dict[str, torch.Tensor
     if which not in ("model", "ema", "optimizer"):
         raise ValueError(f"which must be 'model', 'ema' or 'optimizer', got {which!r}")
     return load_file(str(resolve_checkpoint(path) / f"{which}.safetensors"))
+
+
+def export_inference(src: str | Path, dst: str | Path, provenance: dict[str, Any] | None = None) -> Path:
+    """Write a generation-only copy of a checkpoint: its EMA weights and its JSON, no optimiser.
+
+    src : checkpoint folder, run folder (newest checkpoint) or checkpoint.json; dst : new folder
+    (replaced atomically). ``provenance`` entries are merged into the JSON's ``data`` block
+    (e.g. a portable description of the training store instead of a local path). What
+    :func:`heggs.train.load_checkpoint` (and ``HEGGS.load``) needs is kept; resuming training
+    from the copy is not possible. Returns ``dst``.
+    """
+    folder = resolve_checkpoint(src)
+    info = read_info(folder)
+    info.pop("optimizer", None)
+    info["weights"] = {"ema": "ema.safetensors"}
+    info["exported_from"] = {"step": info.get("step"), "checkpoint": folder.name}
+    if provenance:
+        info["data"] = {**info.get("data", {}), **provenance}
+    dst = Path(dst)
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    tmp = dst.parent / f".tmp-{dst.name}-{uuid.uuid4().hex[:8]}"
+    tmp.mkdir()
+    try:
+        shutil.copyfile(folder / "ema.safetensors", tmp / "ema.safetensors")
+        (tmp / "checkpoint.json").write_text(json.dumps(info, indent=2, sort_keys=True) + "\n")
+        if dst.exists():
+            old = dst.parent / f".tmp-old-{uuid.uuid4().hex[:8]}"
+            os.replace(dst, old)
+            os.replace(tmp, dst)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            os.replace(tmp, dst)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return dst

@@ -454,6 +454,26 @@ def train_cmd(data, out, config_path, preset, steps, batch_size, lr, grad_accum,
         click.echo(f"final checkpoint: {final}")
 
 
+@main.command("export")
+@click.argument("run", type=click.Path(exists=True))
+@click.argument("out", type=click.Path())
+@click.option("--store-description", default=None, help="Portable text replacing the local store path in the JSON.")
+def export_cmd(run, out, store_description) -> None:
+    """Copy a trained model for generation only (EMA weights + JSON, no optimiser state).
+
+    \b
+    heggs export runs/mymodel models/mymodel   # then: heggs generate --model models/mymodel ...
+    """
+    from .checkpoint import export_inference
+    from .train import load_checkpoint
+
+    prov = {"store": store_description} if store_description else None
+    dst = export_inference(run, out, prov)
+    load_checkpoint(dst)  # the copy must load
+    size = sum(f.stat().st_size for f in Path(dst).iterdir()) / 1e6
+    click.echo(f"exported {dst} ({size:.1f} MB)")
+
+
 # --- evaluate -------------------------------------------------------------------------------
 
 

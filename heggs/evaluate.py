@@ -63,6 +63,7 @@ __all__ = [
     "summarize",
     "curve_summary",
     "real_gmpe_residuals",
+    "paired_source_effect",
 ]
 
 MODES = ("with_source", "without_source")
@@ -446,6 +447,12 @@ def evaluate_generator(gen: Generator, test: TestSet, cfg: EvalConfig, picks_rea
         })
         df["p_err_s"] = df["p_gen_s"] - df["p_real_s"]
         df["s_err_s"] = df["s_gen_s"] - df["s_real_s"]
+        # against the store's own arrivals (exact for simulated stores; picks or TauP otherwise)
+        for ph in "PS":
+            col = f"trace_{ph}_arrival_sample"
+            t = pd.to_numeric(m[col], errors="coerce").to_numpy(float) / fs if col in m else np.full(len(m), np.nan)
+            df[f"{ph.lower()}_store_s"] = t
+            df[f"{ph.lower()}_err_store_s"] = df[f"{ph.lower()}_gen_s"] - t
         for k, v in cols.items():
             df[k] = v
         frames.append(df)
@@ -536,7 +543,8 @@ def summarize(rows: pd.DataFrame, cfg: EvalConfig) -> dict[str, dict[str, Any]]:
 
     P/S: ``p_mae_s`` (mean |error| over rows picked on both records; ``p_median_abs_s`` the
     median), ``p_bias_s`` (mean signed error, generated − real), ``p_pick_rate``
-    (fraction of generated records with a pick, over rows whose real record was picked);
+    (fraction of generated records with a pick, over rows whose real record was picked),
+    ``p_mae_store_s`` (against the store's arrival: exact in a simulated store);
     GMPE: mean ``ln(PGA/median)`` of generated (``gmpe_<M>_gen``) and real records and their
     standard deviations (``…_sigma``). Returns ``{mode: {metric: {estimate, low, high, n, n_events}}}``.
     """
@@ -554,6 +562,7 @@ def summarize(rows: pd.DataFrame, cfg: EvalConfig) -> dict[str, dict[str, Any]]:
             picked = np.isfinite(df[f"{ph}_gen_s"].to_numpy(float)).astype(float)
             s[f"{ph}_pick_rate"] = _ci(np.where(real_ok, picked, np.nan), ev, cfg)
             s[f"{ph}_bias_s"] = _ci(err, ev, cfg)
+            s[f"{ph}_mae_store_s"] = _ci(np.abs(df[f"{ph}_err_store_s"].to_numpy(float)), ev, cfg)
         for k in MEAN_METRICS:
             s[k] = _ci(df[k].to_numpy(float), ev, cfg)
         for model in cfg.gmpe_models:
@@ -563,6 +572,33 @@ def summarize(rows: pd.DataFrame, cfg: EvalConfig) -> dict[str, dict[str, Any]]:
                 ok = np.isfinite(v)
                 s[f"gmpe_{model}_{who}_sigma"] = float(np.std(v[ok], ddof=1)) if ok.sum() > 1 else float("nan")
         out[str(mode)] = s
+    return out
+
+
+#: metrics of the paired with/without-source comparison, and the sign that means "better"
+PAIRED_METRICS = {"p_abs_err_s": -1, "s_abs_err_s": -1, "env_corr": +1, "spec_mse": -1}
+
+
+def paired_source_effect(rows: pd.DataFrame, cfg: EvalConfig) -> dict[str, dict[str, Any]]:
+    """Does the source record help? ``with_source − without_source`` per target, on the targets
+    scored in both modes, averaged over samples first; mean difference with a bootstrap CI over
+    events (paired: the spread between targets cancels). Returns ``{metric: {estimate, low,
+    high, n, n_events, better}}`` where ``better`` says whether the CI lies entirely on the
+    improving side (lower error, higher correlation); empty without both modes."""
+    if not {"with_source", "without_source"} <= set(rows["mode"]):
+        return {}
+    df = rows.assign(p_abs_err_s=rows["p_err_s"].abs(), s_abs_err_s=rows["s_err_s"].abs())
+    per = df.groupby(["mode", "target"])[list(PAIRED_METRICS)].mean()
+    ev = df.groupby("target")["source_id"].first()
+    w, wo = per.loc["with_source"], per.loc["without_source"]
+    common = w.index.intersection(wo.index)
+    out = {}
+    for k, sign in PAIRED_METRICS.items():
+        d = (w.loc[common, k] - wo.loc[common, k]).to_numpy(float)
+        c = _ci(d, ev.loc[common].to_numpy(), cfg)
+        c["better"] = bool(c["n"] and (sign * c["low"] > 0 if sign > 0 else sign * c["high"] > 0))
+        c["worse"] = bool(c["n"] and (sign * c["high"] < 0 if sign > 0 else sign * c["low"] < 0))
+        out[k] = c
     return out
 
 

@@ -216,3 +216,23 @@ def test_evaluate_cli_errors(sim_store, tmp_path):
     r = CliRunner().invoke(main, ["evaluate", "--model", str(tmp_path / "nope"), "--data", str(sim_store),
                                   "--out", str(tmp_path / "e")])
     assert r.exit_code != 0 and "nope" in r.output
+
+
+def test_paired_source_effect_sees_a_known_improvement():
+    from heggs.evaluate import paired_source_effect
+
+    rng = np.random.default_rng(0)
+    n_t, cfg = 30, _cfg()
+    base = pd.DataFrame({"target": np.arange(n_t), "source_id": [f"e{t // 3}" for t in range(n_t)],
+                         "p_err_s": rng.normal(0, 1.0, n_t), "s_err_s": rng.normal(0, 1.0, n_t),
+                         "env_corr": rng.uniform(0.2, 0.6, n_t), "spec_mse": rng.uniform(1, 2, n_t)})
+    better = base.assign(p_err_s=np.sign(base["p_err_s"]) * (base["p_err_s"].abs() * 0.5),
+                         env_corr=base["env_corr"] + 0.1)
+    rows = pd.concat([better.assign(mode="with_source"), base.assign(mode="without_source")], ignore_index=True)
+    e = paired_source_effect(rows, cfg)
+    assert e["p_abs_err_s"]["better"] and e["p_abs_err_s"]["estimate"] < 0
+    assert e["env_corr"]["better"] and abs(e["env_corr"]["estimate"] - 0.1) < 1e-9
+    # identical modes: nothing is better or worse
+    assert not e["s_abs_err_s"]["better"] and not e["s_abs_err_s"]["worse"]
+    assert e["spec_mse"]["estimate"] == 0
+    assert paired_source_effect(base.assign(mode="without_source"), cfg) == {}
