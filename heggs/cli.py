@@ -458,7 +458,9 @@ def train_cmd(data, out, config_path, preset, steps, batch_size, lr, grad_accum,
 @click.argument("run", type=click.Path(exists=True))
 @click.argument("out", type=click.Path())
 @click.option("--store-description", default=None, help="Portable text replacing the local store path in the JSON.")
-def export_cmd(run, out, store_description) -> None:
+@click.option("--calibrate-on", "calibrate_on", type=click.Path(exists=True, file_okay=False), default=None,
+              help="Fit the amplitude calibration (median PGA ratio) on this store's TRAIN split and store it.")
+def export_cmd(run, out, store_description, calibrate_on) -> None:
     """Copy a trained model for generation only (EMA weights + JSON, no optimiser state).
 
     \b
@@ -470,6 +472,19 @@ def export_cmd(run, out, store_description) -> None:
     prov = {"store": store_description} if store_description else None
     dst = export_inference(run, out, prov)
     load_checkpoint(dst)  # the copy must load
+    if calibrate_on:
+        import json
+
+        from .generate import HEGGS, fit_output_gain
+
+        fit = fit_output_gain(HEGGS.load(dst), calibrate_on)
+        info_path = Path(dst) / "checkpoint.json"
+        info = json.loads(info_path.read_text())
+        info["output_gain"] = fit["output_gain"]
+        info["output_gain_fit"] = fit
+        info_path.write_text(json.dumps(info, indent=2, sort_keys=True) + "\n")
+        click.echo(f"amplitude calibration: x{fit['output_gain']:.3g} (median ln PGA_real/PGA_gen = {fit['median_ln_ratio']:+.2f}, "
+                   f"IQR {fit['iqr_ln_ratio'][0]:+.2f}..{fit['iqr_ln_ratio'][1]:+.2f}, {fit['n_records']} {fit['split']} records)")
     size = sum(f.stat().st_size for f in Path(dst).iterdir()) / 1e6
     click.echo(f"exported {dst} ({size:.1f} MB)")
 

@@ -230,7 +230,7 @@ class ModelGenerator:
                 t_start=cfg.t_start,
             )
         out = self.model.net.generate(torch.from_numpy(c_tgt), list(seeds), steps=cfg.steps, **kw)
-        return out.cpu().numpy()
+        return out.cpu().numpy() * self.model.output_gain
 
 
 class StochasticGenerator:
