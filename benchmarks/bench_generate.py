@@ -21,7 +21,7 @@ import argparse
 import torch
 
 from heggs.config import model_preset
-from heggs.model import HEGGS
+from heggs.model.network import HEGGSNet
 from timing import griffin_lim, median_time  # benchmarks/timing.py
 
 #: a mid-size preset between "tiny" and "paper" (what a CPU-trained default model can afford)
@@ -37,7 +37,7 @@ def preset(name: str):
 @torch.no_grad()
 def bench_preset(name: str, batch: int, steps_list: list[int], repeats: int) -> None:
     cfg = preset(name)
-    net = HEGGS(cfg).eval()
+    net = HEGGSNet(cfg).eval()
     b = batch
     c = torch.randn(b, cfg.n_conditions)
     src = torch.randn(b, cfg.n_components, cfg.n_samples) * 1e-2

@@ -37,8 +37,8 @@ CATALOG = GM / "multiple_events" / "catalog.csv"
 
 
 def _items(repeat: int, counter: dict):
-    from heggs.records import RawRecord
-    from heggs.scan import scan_archive
+    from heggs.ingest.records import RawRecord
+    from heggs.ingest.generic import scan_archive
 
     for k in range(repeat):
         for it in scan_archive(DIRS):
@@ -56,12 +56,12 @@ def child(repeat: int, workers: int) -> dict:
 
     warnings.simplefilter("ignore")
     logging.disable(logging.WARNING)
-    from heggs.catalog import Catalog
+    from heggs.ingest.catalog import Catalog
     from heggs.config import IngestConfig
-    from heggs.ingest import ingest
+    from heggs.ingest.run import ingest
 
     catalog = Catalog.from_files([CATALOG])
-    from heggs.ingest import travel_time_table
+    from heggs.ingest.run import travel_time_table
 
     travel_time_table("iasp91")  # one-time TauP import/model load (~1-3 s) is not per-record work
     r0 = resource.getrusage(resource.RUSAGE_SELF)

@@ -43,7 +43,7 @@ def main() -> None:
     ap.add_argument("--keep", help="also write the largest store to this folder and keep it")
     args = ap.parse_args()
 
-    from heggs import simulate as sim
+    from heggs.simulate import simulator as sim
     from heggs.config import SimulateConfig
     from heggs.traveltimes import KM_PER_DEG
 

@@ -36,7 +36,7 @@ import time
 import torch
 
 from heggs.config import model_preset
-from heggs.model import HEGGS, dummy_batch
+from heggs.model.network import HEGGSNet, dummy_batch
 from timing import median_time  # benchmarks/timing.py
 
 TINY = dict(n_samples=500, sampling_rate_hz=50.0)
@@ -55,7 +55,7 @@ def train_step_throughput(cfg, batch_size: int, repeats: int) -> dict:
     from heggs.train import EMA
 
     torch.manual_seed(0)
-    model = HEGGS(cfg)
+    model = HEGGSNet(cfg)
     opt = torch.optim.AdamW(model.parameters(), lr=1e-4)
     ema = EMA(model)
     batch = dummy_batch(cfg, batch_size)
@@ -77,7 +77,7 @@ def unet_efficiency(cfg, batch_size: int, repeats: int, peak: float, profile: bo
     from torch.utils.flop_counter import FlopCounterMode
 
     torch.manual_seed(0)
-    model = HEGGS(cfg)
+    model = HEGGSNet(cfg)
     unet = model.unet
     x = torch.randn(batch_size, *model.latent_shape, requires_grad=True)
     t = torch.randint(1, cfg.n_timesteps + 1, (batch_size,))
@@ -107,7 +107,7 @@ def unet_efficiency(cfg, batch_size: int, repeats: int, peak: float, profile: bo
 def _rss_child(batch: int) -> None:
     """(subprocess) one paper-scale training step at ``batch``; print peak RSS in bytes."""
     cfg = model_preset("paper")
-    model = HEGGS(cfg)
+    model = HEGGSNet(cfg)
     opt = torch.optim.AdamW(model.parameters(), lr=1e-4)
     loss, _ = model.loss(dummy_batch(cfg, batch))
     loss.backward()
@@ -131,7 +131,7 @@ def _ddp_child(global_batch: int, steps: int) -> None:
     rank, world = dist.get_rank(), dist.get_world_size()
     cfg = model_preset("tiny", **TINY)
     torch.manual_seed(0)
-    model = HEGGS(cfg)
+    model = HEGGSNet(cfg)
     ddp = DistributedDataParallel(_LossModule(model))
     opt = torch.optim.AdamW(model.parameters(), lr=1e-4)
     batch = dummy_batch(cfg, global_batch // world, seed=rank)

@@ -13,7 +13,9 @@ import argparse
 import numpy as np
 from scipy import signal
 
-from heggs import metrics, spectra
+from heggs.evaluate import metrics
+
+from heggs.evaluate import spectra
 from timing import median_time  # benchmarks/timing.py
 
 DT = 0.01
@@ -52,7 +54,7 @@ def main() -> None:
         "arias + D5-95": lambda: (metrics.arias_intensity(x, DT), metrics.significant_duration(x, DT)),
     }
     if args.pickers:
-        from heggs import picking
+        from heggs.evaluate import picking
 
         for name in ("eqtransformer", "phasenet"):
             picking.load_picker(name)

@@ -1,4 +1,4 @@
-"""Benchmark: does the compressed-magnitude loss term help? (model stage, heggs.model)
+"""Benchmark: does the compressed-magnitude loss term help? (model stage, heggs.model.network)
 
 Overfits a small HEGGS on 2 fixed synthetic pairs (decaying harmonics, source and target with
 different frequencies and onsets, both in m/s²) with the complex spectrogram loss alone
@@ -17,7 +17,7 @@ import statistics
 import torch
 
 from heggs.config import model_preset
-from heggs.model import HEGGS, dummy_batch
+from heggs.model.network import HEGGSNet, dummy_batch
 
 SMALL = dict(
     n_samples=512, n_fft=64, hop_length=16, ae_channels=(8, 8), latent_channels=4, acm_channels=8,
@@ -36,14 +36,14 @@ def ringing(n: int, f0: float, onset_s: float, amp: float) -> torch.Tensor:
 def run(weight: float, steps: int, seed: int) -> dict[str, float]:
     torch.manual_seed(seed)
     cfg = model_preset("tiny", **SMALL, magnitude_loss_weight=weight)
-    m = HEGGS(cfg)
+    m = HEGGSNet(cfg)
     n = cfg.n_samples
     batch = dummy_batch(cfg, 2, seed=3)
     batch["src"] = torch.stack([ringing(n, 5, 1.0, 0.5), ringing(n, 8, 2.0, 1.0)])
     batch["tgt"] = torch.stack([ringing(n, 6, 1.5, 1.0), ringing(n, 10, 2.5, 0.3)])
     batch["tgt_physical"][:] = True
     batch["same"][:] = False
-    judge = HEGGS(model_preset("tiny", **SMALL, magnitude_loss_weight=1.0))
+    judge = HEGGSNet(model_preset("tiny", **SMALL, magnitude_loss_weight=1.0))
     opt = torch.optim.Adam(m.parameters(), lr=3e-3)
     for step in range(steps):
         loss, _ = m.loss(dict(batch, noise_seed=torch.tensor([2 * step, 2 * step + 1])))

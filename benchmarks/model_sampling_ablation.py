@@ -44,9 +44,10 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tests"))
 
 from heggs import config as C  # noqa: E402
+from heggs import checkpoint as ckpt  # noqa: E402
 from heggs import train as T  # noqa: E402
 from heggs.data import PairDataset  # noqa: E402
-from heggs.diffusion import masked_spectrogram_loss  # noqa: E402
+from heggs.model.diffusion import masked_spectrogram_loss  # noqa: E402
 from train_store import build_iceland_store  # noqa: E402
 
 TEST_MODEL = {"ae_channels": [16, 16], "latent_channels": 16, "n_fft": 64, "hop_length": 32}
@@ -69,8 +70,8 @@ SAMPLERS = {
 
 def chain(model, c, seeds, steps, eps_from, reproject, known_first, src=None, c_src=None, src_valid=None, src_band=None):
     """The DDIM chain of HEGGS.generate with the sampler choices as switches (no grad)."""
-    from heggs.diffusion import q_sample, seeded_noise
-    from heggs.sampling import ddim_timesteps
+    from heggs.model.diffusion import q_sample, seeded_noise
+    from heggs.model.sampling import ddim_timesteps
 
     with torch.no_grad():
         b, T = len(seeds), model.cfg.n_timesteps
@@ -109,13 +110,13 @@ def train_cfg(store: Path, steps: int, **model_kw) -> C.TrainConfig:
 
 
 def evaluate(final: Path) -> dict:
-    model, normalizer, info = T.load_checkpoint(final)  # EMA weights
+    model, normalizer, info = ckpt.load_checkpoint(final)  # EMA weights
     ds = PairDataset(info["data"]["store"], "train", normalizer, p_same=0.5, seed=0)
     batch = default_collate([ds[i] for i in range(len(ds))])
     n = len(batch["tgt"])
     x, m = model.spectrogram_and_mask(batch["tgt"], batch["tgt_valid"], batch["tgt_band_max_hz"])
     # model's spectrogram-space loss (online weights, as trained), 16 noise seeds
-    online, _, _ = T.load_checkpoint(final, ema=False)
+    online, _, _ = ckpt.load_checkpoint(final, ema=False)
     losses = []
     with torch.no_grad():
         for s in range(16):
@@ -130,7 +131,7 @@ def evaluate(final: Path) -> dict:
         z = model.encode(x, m)
         res["rms_latent"] = float(z.square().mean().sqrt())
         tokens, pooled = model.cond(batch["c_tgt"].float())
-        from heggs.diffusion import seeded_noise
+        from heggs.model.diffusion import seeded_noise
 
         tt = torch.full((n,), model.cfg.n_timesteps)
         _, x0 = model.m_theta(seeded_noise([5] * n, model.latent_shape), tt, batch["c_tgt"].float(),
@@ -166,7 +167,7 @@ def evaluate(final: Path) -> dict:
 
 def _objective(model, b) -> float:
     """Mean per-item spectrogram objective (HEGGS.objective) of the model's prediction on ``b``."""
-    from heggs.diffusion import q_sample, seeded_noise, seeded_timesteps
+    from heggs.model.diffusion import q_sample, seeded_noise, seeded_timesteps
 
     dev = model.device
     same = b["same"].bool()

@@ -16,8 +16,8 @@ import argparse
 import torch
 
 from heggs.config import model_preset
-from heggs.model import HEGGS, dummy_batch
-from heggs.spectrogram import compressed_stft, inverse_compressed_stft
+from heggs.model.network import HEGGSNet, dummy_batch
+from heggs.model.spectrogram import compressed_stft, inverse_compressed_stft
 from timing import griffin_lim, median_time  # benchmarks/timing.py
 
 
@@ -46,10 +46,10 @@ def main() -> None:
     print()
     print(f"{'preset':>6} {'params':>10} {'latent':>14} {'GFLOP/train step/rec':>21} {'GFLOP/generation':>17}")
     for name in ("tiny", "paper"):
-        m = HEGGS(model_preset(name, amplitude_scale=1e-2))
+        m = HEGGSNet(model_preset(name, amplitude_scale=1e-2))
         gen_flops = m.flops_per_sample("generate") if name == "tiny" else float("nan")
         print(f"{name:>6} {m.n_parameters():>10,} {str(m.latent_shape):>14} {m.flops_per_sample('train') / 1e9:>21.2f} {gen_flops / 1e9:>17.2f}")
-    m = HEGGS(model_preset("tiny", amplitude_scale=1e-2))
+    m = HEGGSNet(model_preset("tiny", amplitude_scale=1e-2))
     batch = dummy_batch(m.cfg, 8)
 
     def step() -> None:

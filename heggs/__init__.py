@@ -3,23 +3,19 @@
 Pair-exploiting conditional latent diffusion for 3-component (E, N, Z) ground motions
 (Jung, Lee et al., ICML 2025, arXiv 2412.17333).
 
-Modules, in data-flow order (imports point one way):
+Layout, one subpackage per stage, in data-flow order (each imports only what is above it;
+docs/architecture.md says which module owns what):
 
-- config — dataclass configs (window, ingest, model, training, simulation)
-- store — the canonical SeisBench-format store (metadata.csv + waveforms.hdf5)
-- records — what archive adapters hand to ingest (RawRecord, EventInfo, StationInfo, Skip)
-- catalog, scan, cwb, nsmn, geonet, archives*, traveltimes, canonical, ingest — reading real
-  archives into the store
+- config, store — dataclass configs; the canonical SeisBench-format store
+- traveltimes — TauP travel-time tables (ingest, simulate and model conditioning share them)
+- ingest/ — archive adapters, header parsers, file readers, catalog, canonical window, ``heggs ingest``
 - condition, data — the 11-feature condition vector, event splits, same-event pairs
-- stochastic, simulate_inputs, simulate — the stochastic point-source simulator (baseline and
-  synthetic paired data with exact arrivals)
-- spectrogram, autoencoder, acm, unet, diffusion, sampling, model — the HEGGS network
-- checkpoint, train — the training loop (torchrun DDP), atomic resumable checkpoints
-- scenario, export, generate — user-facing generation (``heggs.HEGGS``)
-- metrics, spectra, picking, gmpe, sweep — seismological evaluation measures
 - plots, inspect — figures and store summaries
-- evaluate, report — ``heggs evaluate``: every model and baseline on the same test targets,
-  bootstrap CIs over events, figures and a side-by-side report
+- simulate/ — the stochastic point-source simulator (baseline, synthetic paired stores)
+- model/ — spectrogram, autoencoder, ACM, U-Net, diffusion, sampling, the network
+- checkpoint, train — safetensors checkpoints and loading; the training loop (torchrun DDP)
+- scenario, output, generate — targets, writing generated records, the user-facing ``heggs.HEGGS``
+- evaluate/ — metrics, spectra, picking, GMPEs, sweep, the evaluation harness and report
 - cli — the ``heggs`` command
 """
 

@@ -13,7 +13,9 @@ A folder is written under a hidden temporary name and renamed into place with ``
 only when every file is complete and flushed, so a process killed at any moment (SIGKILL
 included) leaves either the previous checkpoints or the new complete one, never half of one.
 Only ``step_*`` folders count as checkpoints; stale temporary folders are removed on the next
-save. Nothing here knows about models or data: it moves tensors and JSON.
+save. The file layer (save/read/resolve) moves tensors and JSON only; :func:`load_checkpoint`
+turns a checkpoint into a ready network, condition normaliser and info dict (what generation
+and evaluation load, so they never import the training loop).
 """
 
 from __future__ import annotations
@@ -28,6 +30,10 @@ from typing import Any
 
 import torch
 from safetensors.torch import load_file, save_file
+
+from .config import ModelConfig, from_dict
+from .data import ConditionNormalizer
+from .model.network import HEGGSNet
 
 CHECKPOINT_DIR = "checkpoints"
 _STEP_RE = re.compile(r"^step_(\d+)$")
@@ -204,7 +210,7 @@ def export_inference(src: str | Path, dst: str | Path, provenance: dict[str, Any
     src : checkpoint folder, run folder (newest checkpoint) or checkpoint.json; dst : new folder
     (replaced atomically). ``provenance`` entries are merged into the JSON's ``data`` block
     (e.g. a portable description of the training store instead of a local path). What
-    :func:`heggs.train.load_checkpoint` (and ``HEGGS.load``) needs is kept; resuming training
+    :func:`heggs.checkpoint.load_checkpoint` (and ``HEGGS.load``) needs is kept; resuming training
     from the copy is not possible. Returns ``dst``.
     """
     folder = resolve_checkpoint(src)
@@ -232,3 +238,27 @@ def export_inference(src: str | Path, dst: str | Path, provenance: dict[str, Any
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return dst
+
+
+def load_checkpoint(
+    path: str | Path, ema: bool = True, device: str | torch.device = "cpu"
+) -> tuple[HEGGSNet, ConditionNormalizer, dict[str, Any]]:
+    """Load a trained model for generation: ``(model in eval mode, normalizer, info)``.
+
+    path : a checkpoint folder, its checkpoint.json, or a run folder (its newest checkpoint).
+    ema : load the EMA weights (default; what generation should use) or the online weights.
+    info : the checkpoint.json dict (configs, provenance, training ranges, step, ...), plus
+        ``info["path"]`` (the resolved checkpoint folder) and ``info["weights_loaded"]``.
+    """
+    folder = resolve_checkpoint(path)
+    info = read_info(folder)
+    if info.get("format") != "heggs-checkpoint":
+        raise ValueError(f"{folder} is not a HEGGS checkpoint (format={info.get('format')!r})")
+    model = HEGGSNet(from_dict(ModelConfig, info["model_config"]))
+    tensors = read_tensors(folder, "ema" if ema else "model")
+    model.load_state_dict(tensors, strict=True)
+    model.to(device).eval()
+    normalizer = ConditionNormalizer.from_dict(info["normalizer"])
+    info["path"] = str(folder)
+    info["weights_loaded"] = "ema" if ema else "model"
+    return model, normalizer, info

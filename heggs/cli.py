@@ -23,7 +23,7 @@ def main() -> None:
 
 
 def _ingest_kinds(paths, kind):
-    """[(path, adapter kind)]: ``auto`` asks heggs.archives.detect_kind, else generic."""
+    """[(path, adapter kind)]: ``auto`` asks heggs.ingest.archives.detect_kind, else generic."""
     from pathlib import Path
 
     out = []
@@ -31,12 +31,12 @@ def _ingest_kinds(paths, kind):
         k = kind
         if k == "auto":
             try:
-                from .archives import detect_kind
+                from .ingest.archives import detect_kind
             except ImportError:  # archive adapters not available: generic scan
                 detect_kind = None
             k = (detect_kind(Path(p)) if detect_kind else None) or "generic"
         elif k != "generic":
-            from .archives import ADAPTERS
+            from .ingest.archives import ADAPTERS
 
             if k not in ADAPTERS:
                 raise click.BadParameter(f"unknown kind {k!r}; known: auto, generic, {', '.join(sorted(ADAPTERS))}")
@@ -46,13 +46,13 @@ def _ingest_kinds(paths, kind):
 
 def _ingest_items(kinds, stations, events):
     """Chain the adapters' item streams (lazy: nothing is read up front)."""
-    from .scan import scan_archive
+    from .ingest.generic import scan_archive
 
     for p, k in kinds:
         if k == "generic":
             yield from scan_archive([p], station_files=stations, event_files=events)
         else:
-            from .archives import ADAPTERS
+            from .ingest.archives import ADAPTERS
 
             yield from ADAPTERS[k](p)
 
@@ -61,7 +61,7 @@ def _ingest_items(kinds, stations, events):
 @click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True))
 @click.option("--out", "out", required=True, type=click.Path(file_okay=False), help="Store folder to (re)write.")
 @click.option("--kind", default="auto", show_default=True,
-              help="Archive adapter: auto (detect, else generic), generic, or a heggs.archives kind.")
+              help="Archive adapter: auto (detect, else generic), generic, or a heggs.ingest.archives kind.")
 @click.option("--catalog", "catalogs", multiple=True, type=click.Path(exists=True, dir_okay=False),
               help="Catalog file(s) for event association: QuakeML, Nordic S-file, CSV (repeatable).")
 @click.option("--stations", "stations", multiple=True, type=click.Path(exists=True, dir_okay=False),
@@ -88,8 +88,8 @@ def ingest_cmd(paths, out, kind, catalogs, stations, events, length_s, offset_s,
     heggs ingest gmprocess/ --catalog multiple_events/catalog.csv --out stores/gm --workers 2
     """
     from . import config as C
-    from .catalog import Catalog
-    from .ingest import ingest
+    from .ingest.catalog import Catalog
+    from .ingest.run import ingest
 
     cfg = C.load(C.IngestConfig, config_file) if config_file else C.IngestConfig()
     w = cfg.window
@@ -108,7 +108,7 @@ def ingest_cmd(paths, out, kind, catalogs, stations, events, length_s, offset_s,
         raise click.ClickException(f"cannot read catalog: {e}") from e
     kinds = _ingest_kinds(paths, kind)
     # adapters know their archive's own catalogs (gmprocess event.json files, catalog CSVs)
-    from .archives import source_catalog
+    from .ingest.archives import source_catalog
 
     own = [ev for p, k in kinds if k != "generic" for ev in source_catalog(p, k)]
     if own:
@@ -220,7 +220,7 @@ def simulate_cmd(out, catalog, n_events, region, mag_min, mag_max, b_value, stat
     from pathlib import Path
 
     from .config import SimulateConfig, load
-    from . import simulate as sim
+    from .simulate import simulator as sim
 
     cfg = load(SimulateConfig, config_path) if config_path else SimulateConfig()
     if model:
@@ -467,7 +467,7 @@ def export_cmd(run, out, store_description, calibrate_on) -> None:
     heggs export runs/mymodel models/mymodel   # then: heggs generate --model models/mymodel ...
     """
     from .checkpoint import export_inference
-    from .train import load_checkpoint
+    from .checkpoint import load_checkpoint
 
     prov = {"store": store_description} if store_description else None
     dst = export_inference(run, out, prov)
@@ -475,7 +475,8 @@ def export_cmd(run, out, store_description, calibrate_on) -> None:
     if calibrate_on:
         import json
 
-        from .generate import HEGGS, fit_output_gain
+        from .evaluate.calibration import fit_output_gain
+        from .generate import HEGGS
 
         fit = fit_output_gain(HEGGS.load(dst), calibrate_on)
         info_path = Path(dst) / "checkpoint.json"
@@ -541,9 +542,9 @@ def evaluate_cmd(models, stochastic, data, split, out, config_path, samples, ste
     per model rows.csv / summary.json / record sections. Definitions: docs/metrics.md.
     """
     from . import config as C
-    from .evaluate import ModelGenerator, StochasticGenerator
+    from .evaluate.scoring import ModelGenerator, StochasticGenerator
     from .generate import HEGGS
-    from .report import run_evaluation
+    from .evaluate.report import run_evaluation
 
     cfg = C.load(C.EvalConfig, config_path) if config_path else C.EvalConfig()
     overrides = {"split": split, "n_samples": samples, "steps": steps, "max_targets": max_targets, "picker": picker,

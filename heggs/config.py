@@ -67,7 +67,7 @@ class IngestConfig:
     #: cosine taper applied to the raw record ends before response removal / filtering (s)
     taper_s: float = 1.0
     #: response removal: water level in dB (None: the band-limiting pre_filt alone stabilises
-    #: the deconvolution); pre_filt corners are derived from the band (see heggs.canonical)
+    #: the deconvolution); pre_filt corners are derived from the band (see heggs.ingest.canonical)
     water_level_db: float | None = None
     #: samples of raw record kept on each side of the window before processing (s)
     margin_s: float = 20.0
@@ -146,7 +146,7 @@ class ModelConfig:
 
     Named presets: :func:`model_preset` (``"tiny"``: seconds on a CPU; ``"paper"``: 60 s,
     100 Hz, 3 components, for GPUs). ``amplitude_scale`` is a training-data statistic
-    (``heggs.spectrogram.fit_amplitude_scale``) that the trainer sets and saves with the
+    (``heggs.model.spectrogram.fit_amplitude_scale``) that the trainer sets and saves with the
     model; its default 1.0 only means "not fitted yet".
     """
 
@@ -340,7 +340,7 @@ class SimulateConfig:
     per-event log-normal stress drop about a magnitude-dependent median (16 bar at M3, 36 bar
     at M4, 80 bar at M5, 152 bar from M5.8), geometric spreading 1/R to 40 km then R^-0.5, Q(f) = 180 f^0.45,
     kappa 0.04 s, Boore (2016) generic-rock (Vs30 760 m/s) crustal amplification, a coda, and
-    background noise between Peterson's NLNM and NHNM. See :mod:`heggs.stochastic`.
+    background noise between Peterson's NLNM and NHNM. See :mod:`heggs.simulate.stochastic`.
     """
 
     window: WindowConfig = field(default_factory=WindowConfig)

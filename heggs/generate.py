@@ -27,11 +27,11 @@ from tqdm.auto import tqdm
 
 from .condition import condition_vector
 from .config import IngestConfig, WindowConfig
-from .ingest import Processed, process_record
-from .records import EventInfo, RawRecord, StationInfo
+from .ingest.run import Processed, process_record
+from .ingest.records import EventInfo, RawRecord, StationInfo
 from .scenario import ScenarioError, Target, check_training_ranges
-from .export import to_stream
-from .train import load_checkpoint
+from .output import to_stream
+from .checkpoint import load_checkpoint
 
 #: where the bundled default model lives (package data)
 DEFAULT_MODEL = Path(__file__).resolve().parent / "weights" / "default"
@@ -72,7 +72,7 @@ class HEGGS:
         self.units = net.output_units
         self.training_ranges: dict[str, Any] = info.get("training_ranges") or {}
         #: amplitude calibration factor applied to every generated record (1 = none); see
-        #: :func:`fit_output_gain` (the default model's card says how it was fitted)
+        #: :func:`heggs.evaluate.calibration.fit_output_gain` (the default model's card says how it was fitted)
         self.output_gain = float(info.get("output_gain", 1.0))
 
     # ------------------------------------------------------------------ loading
@@ -275,38 +275,6 @@ class HEGGS:
 
 
 
-def fit_output_gain(model: HEGGS, store, split: str = "train", n_records: int = 64, seed: int = 0) -> dict[str, Any]:
-    """Amplitude calibration of a trained model: ``gain = exp(median ln(PGA_real / PGA_gen))``.
-
-    Generates (without source, the model's default steps) up to ``n_records`` physical-unit
-    records of ``split`` — the TRAINING split by default, never the test split — and compares
-    the RotD50 PGA with the real records. Returns ``{"output_gain", "median_ln_ratio",
-    "iqr_ln_ratio", "n_records", "split"}``; put ``output_gain`` into the checkpoint JSON
-    (``heggs export --calibrate-on STORE``) to apply it. It corrects a systematic level bias
-    (one number for all records), not the record-to-record scatter.
-    """
-    from .condition import condition_features
-    from .gmpe import pga_rotd50_g
-    from .store import UNITS_PHYSICAL, Store
-
-    store = store if isinstance(store, Store) else Store(store)
-    meta = store.metadata
-    rows = meta[(meta["trace_units"] == UNITS_PHYSICAL) & (meta["split"] == split)]
-    if rows.empty:
-        raise ValueError(f"{store.path}: no physical-unit records in split {split!r} to calibrate on")
-    rows = rows.sample(min(n_records, len(rows)), random_state=seed)
-    real = store.waveforms(rows.index.to_numpy())
-    c = model.normalizer.transform(condition_features(rows)).astype(np.float32)
-    gen = np.concatenate([model.net.generate(torch.from_numpy(c[i:i + 16]), list(range(i, min(i + 16, len(c))))).cpu().numpy()
-                          for i in range(0, len(c), 16)]) * model.output_gain
-    r = np.log(pga_rotd50_g(real) / pga_rotd50_g(gen))
-    r = r[np.isfinite(r)]
-    med = float(np.median(r))
-    q1, q3 = np.percentile(r, [25, 75])
-    return {"output_gain": float(model.output_gain * np.exp(med)), "median_ln_ratio": med, "iqr_ln_ratio": [float(q1), float(q3)],
-            "n_records": int(r.size), "split": split}
-
-
 def run_scenarios(
     model: HEGGS,
     rows: Sequence[Target | Exception],
@@ -336,7 +304,7 @@ def run_scenarios(
     """
     import warnings
 
-    from .export import write_hdf5, write_seisbench, write_stream
+    from .output import write_hdf5, write_seisbench, write_stream
     from .scenario import OutOfRangeWarning
 
     out_dir = Path(out_dir)

@@ -1,7 +1,7 @@
 """Stage plots — figures from plain arrays (no store, no model).
 
 Every function takes arrays or DataFrames and returns a :class:`matplotlib.figure.Figure`; the
-caller saves it. ``heggs.inspect`` uses them on a store, ``heggs.evaluate`` on real vs
+caller saves it. ``heggs.inspect`` uses them on a store, ``heggs.evaluate.scoring`` on real vs
 generated records (the record section overlays a second set of waveforms). Maps are plain
 equirectangular lon/lat plots with the aspect corrected for latitude (no cartopy needed).
 Figures are built without pyplot (no global state, no backend switch): save them with

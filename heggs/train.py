@@ -1,7 +1,7 @@
 """Stage 9 — training (``heggs train``): one readable loop from one CPU to many GPUs.
 
 nanoGPT style: config -> store -> condition normaliser fitted on the TRAIN split ->
-:class:`heggs.data.PairDataset` -> DataLoader -> :class:`heggs.model.HEGGS` -> AdamW -> loop
+:class:`heggs.data.PairDataset` -> DataLoader -> :class:`heggs.model.network.HEGGSNet` -> AdamW -> loop
 with warm-up + cosine learning rate, gradient clipping, optional gradient accumulation,
 optional bf16 autocast (CUDA), an exponential moving average (EMA) of the weights, JSON-lines
 log and a tqdm bar, atomic resumable checkpoints (``heggs.checkpoint``).
@@ -54,7 +54,7 @@ from . import __version__
 from . import checkpoint as ckpt
 from .config import ModelConfig, TrainConfig, from_dict, to_dict
 from .data import ConditionNormalizer, PairDataset, training_ranges
-from .model import HEGGS
+from .model.network import HEGGSNet
 from .store import Store
 
 LOG_FILE = "log.jsonl"
@@ -261,11 +261,11 @@ def adapt_model_config(cfg: TrainConfig, store: Store, dataset: PairDataset) -> 
 
     ``n_samples``, ``sampling_rate_hz`` and ``n_components`` come from the store (one rate per
     split is enforced by PairDataset). With ``cfg.fit_amplitude_scale``, ``amplitude_scale`` is
-    fitted (:func:`heggs.spectrogram.fit_amplitude_scale`) on up to ``amplitude_fit_records``
+    fitted (:func:`heggs.model.spectrogram.fit_amplitude_scale`) on up to ``amplitude_fit_records``
     PHYSICAL-unit training targets; a store with none (counts only) is fitted on its counts
     records, which only sets a numerically convenient input level (counts teach shape only).
     """
-    from .spectrogram import fit_amplitude_scale
+    from .model.spectrogram import fit_amplitude_scale
 
     notes = []
     rows = dataset.target_indices
@@ -326,30 +326,6 @@ def _checkpoint_info(
     }
 
 
-def load_checkpoint(
-    path: str | Path, ema: bool = True, device: str | torch.device = "cpu"
-) -> tuple[HEGGS, ConditionNormalizer, dict[str, Any]]:
-    """Load a trained model for generation: ``(model in eval mode, normalizer, info)``.
-
-    path : a checkpoint folder, its checkpoint.json, or a run folder (its newest checkpoint).
-    ema : load the EMA weights (default; what generation should use) or the online weights.
-    info : the checkpoint.json dict (configs, provenance, training ranges, step, ...), plus
-        ``info["path"]`` (the resolved checkpoint folder) and ``info["weights_loaded"]``.
-    """
-    folder = ckpt.resolve_checkpoint(path)
-    info = ckpt.read_info(folder)
-    if info.get("format") != "heggs-checkpoint":
-        raise ValueError(f"{folder} is not a HEGGS checkpoint (format={info.get('format')!r})")
-    model = HEGGS(from_dict(ModelConfig, info["model_config"]))
-    tensors = ckpt.read_tensors(folder, "ema" if ema else "model")
-    model.load_state_dict(tensors, strict=True)
-    model.to(device).eval()
-    normalizer = ConditionNormalizer.from_dict(info["normalizer"])
-    info["path"] = str(folder)
-    info["weights_loaded"] = "ema" if ema else "model"
-    return model, normalizer, info
-
-
 def _truncate_log(path: Path, step: int) -> None:
     """Drop log lines written after ``step`` by a run that was killed (resume rewrites them)."""
     if not path.exists():
@@ -389,7 +365,7 @@ def _average_logs(sums: dict[str, float], counts: dict[str, int], info: DistInfo
 class _LossModule(torch.nn.Module):
     """Makes ``model.loss(batch)`` the forward pass, so DistributedDataParallel's hooks see it."""
 
-    def __init__(self, model: HEGGS):
+    def __init__(self, model: HEGGSNet):
         super().__init__()
         self.model = model
         #: set by the loop during the AE pre-training phase of the "AE pretrained" ablation
@@ -399,7 +375,7 @@ class _LossModule(torch.nn.Module):
         return self.model.autoencoder_loss(batch) if self.autoencoder_only else self.model.loss(batch)
 
 
-def param_groups(model: HEGGS, cfg: TrainConfig) -> list[dict[str, Any]]:
+def param_groups(model: HEGGSNet, cfg: TrainConfig) -> list[dict[str, Any]]:
     """Optimizer parameter groups: one group, or with ``cfg.ae_pretrain_steps`` two named
     groups, ``autoencoder`` (E_AE, D_AE, ACM; learning rate 0 once pre-training is over, i.e.
     frozen) and ``diffusion`` (τ_θ, x_θ, η)."""
@@ -411,7 +387,7 @@ def param_groups(model: HEGGS, cfg: TrainConfig) -> list[dict[str, Any]]:
             {"params": [p for p in model.parameters() if id(p) not in ids], "name": "diffusion"}]
 
 
-def init_weights(model: HEGGS, path: str | Path) -> None:
+def init_weights(model: HEGGSNet, path: str | Path) -> None:
     """Initialise ``model`` from the EMA weights of a checkpoint (fine-tuning).
 
     The architecture must match (same ModelConfig apart from ``amplitude_scale``, which follows
@@ -510,7 +486,7 @@ def train(
 
     # model, optimizer, EMA (same seed on every process; DDP also broadcasts rank 0's weights)
     torch.manual_seed(cfg.seed)
-    model = HEGGS(cfg.model).to(info.device)
+    model = HEGGSNet(cfg.model).to(info.device)
     if cfg.init_from and start_ckpt is None:
         init_weights(model, cfg.init_from)
     optimizer = torch.optim.AdamW(

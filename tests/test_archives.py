@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 from obspy import Stream, Trace, UTCDateTime
 
-from heggs.archives import (
+from heggs.ingest.archives import (
     ADAPTERS,
     detect_kind,
     iceland_dike_records,
@@ -24,18 +24,18 @@ from heggs.archives import (
     sfile_wav_names,
     split_instruments,
 )
-from heggs.archives_gmprocess import (
+from heggs.ingest.gmprocess import (
     _folder_event_for,
     _unsupported,
     read_gm_event_json,
     unsupported_format,
 )
-from heggs.archives_isola import isola_response, parse_isola_event, parse_isola_pz, parse_isola_stations
-from heggs.archives_seisbench import normalise_units, seisbench_records
-from heggs.cwb import is_cwb, parse_cwb_time, read_cwb
-from heggs.geonet import bearing_to_azimuth, is_geonet_v1a, read_geonet_v1a
-from heggs.nsmn import is_nsmn, parse_latlon, read_nsmn
-from heggs.records import EventInfo, RawRecord, Skip
+from heggs.ingest.isola import isola_response, parse_isola_event, parse_isola_pz, parse_isola_stations
+from heggs.ingest.seisbench import normalise_units, seisbench_records
+from heggs.ingest.cwb import is_cwb, parse_cwb_time, read_cwb
+from heggs.ingest.geonet import bearing_to_azimuth, is_geonet_v1a, read_geonet_v1a
+from heggs.ingest.nsmn import is_nsmn, parse_latlon, read_nsmn
+from heggs.ingest.records import EventInfo, RawRecord, Skip
 
 CWB = """#Earthquake Information
 #Origin Time(GMT+08): 2021/04/18-22:11:39
@@ -479,9 +479,9 @@ def test_seisbench_import_plain_names_lowercase_picks_wc_layout(tmp_path):
 
 def test_seisbench_import_then_ingest(tmp_path):
     """A tiny SeisBench dataset (plain names, counts, no response) goes through ingest."""
-    ingest_mod = pytest.importorskip("heggs.ingest")
+    ingest_mod = pytest.importorskip("heggs.ingest.run")
     if not hasattr(ingest_mod, "ingest"):
-        pytest.fail("heggs.ingest.ingest is missing")
+        pytest.fail("heggs.ingest.run.ingest is missing")
     from heggs.config import IngestConfig
     from heggs.store import Store
 

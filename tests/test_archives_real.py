@@ -16,8 +16,8 @@ import pandas as pd
 import pytest
 from obspy import UTCDateTime
 
-from heggs.archives import iter_archive, source_catalog
-from heggs.catalog import Catalog
+from heggs.ingest.archives import iter_archive, source_catalog
+from heggs.ingest.catalog import Catalog
 from heggs.config import IngestConfig
 from heggs.store import Store
 
@@ -25,7 +25,7 @@ N_SAMPLES = 6000  # default window: 60 s at 100 Hz
 
 
 def _run(shared_data: Path, tmp_path_factory, kind: str):
-    from heggs.ingest import ingest
+    from heggs.ingest.run import ingest
 
     root = shared_data / kind
     out = tmp_path_factory.mktemp(kind) / "store"

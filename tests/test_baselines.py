@@ -18,8 +18,8 @@ from safetensors.torch import load_file
 
 from heggs import checkpoint as ckpt
 from heggs import config as C
-from heggs.model import HEGGS, dummy_batch
-from heggs.simulate import random_events, random_stations, simulate_store
+from heggs.model.network import HEGGSNet, dummy_batch
+from heggs.simulate.simulator import random_events, random_stations, simulate_store
 from heggs.train import train
 
 TINY = {"ae_channels": [8, 8], "latent_channels": 4, "n_fft": 64, "hop_length": 32, "unet_channels": [16, 16],
@@ -55,20 +55,20 @@ def _cfg(store, steps=6, **kw):
 
 def test_no_acm_model_has_no_acm_and_learns_the_level_in_the_decoder():
     cfg = C.model_preset("tiny", **TINY, n_samples=250, sampling_rate_hz=25.0, use_acm=False)
-    net = HEGGS(cfg)
+    net = HEGGSNet(cfg)
     assert net.acm is None and "acm" not in net.parameter_counts()
     batch = dummy_batch(cfg, 4)
     loss, _ = net.loss(batch)
     loss.backward()
     assert all(p.grad is not None for p in net.decoder.parameters())
     # without the ACM the decoder's raw output is the spectrogram (no RMS normalisation, no gain)
-    from heggs.autoencoder import crop
+    from heggs.model.autoencoder import crop
 
     z = torch.randn((2,) + net.latent_shape)
     _, pooled = net.cond(torch.zeros(2, 11))
     with torch.no_grad():
         assert torch.equal(net.decode(z, pooled), crop(net.decoder(z), net.n_freqs, net.n_frames).float())
-        with_acm = HEGGS(C.from_dict(C.ModelConfig, {**C.to_dict(cfg), "use_acm": True}))
+        with_acm = HEGGSNet(C.from_dict(C.ModelConfig, {**C.to_dict(cfg), "use_acm": True}))
         shape = with_acm.decode(z, pooled) / with_acm.acm(z, pooled).repeat_interleave(2, dim=1)
         assert torch.allclose(shape.square().mean(dim=(1, 2, 3)), torch.ones(2), rtol=1e-3)
     out = net.generate(torch.zeros(2, 11), [0, 1])
@@ -82,7 +82,7 @@ def test_shape_only_targets_ignore_the_level():
     loud = {**batch, "tgt": batch["tgt"] * 10}
     for shape_only, same in ((True, True), (False, False)):
         torch.manual_seed(0)
-        net = HEGGS(C.from_dict(C.ModelConfig, {**C.to_dict(base), "shape_only_targets": shape_only})).eval()
+        net = HEGGSNet(C.from_dict(C.ModelConfig, {**C.to_dict(base), "shape_only_targets": shape_only})).eval()
         with torch.no_grad():
             a, b = float(net.loss(batch)[0]), float(net.loss(loud)[0])
         assert (abs(a - b) < 1e-4 * abs(a)) == same, (shape_only, a, b)
@@ -94,9 +94,9 @@ def test_ae_pretraining_freezes_the_autoencoder(store, tmp_path):
     train(_cfg(store, steps=6, ae_pretrain_steps=3, checkpoint_interval=3, keep_checkpoints=0), run, progress=False)
     s3 = load_file(str(ckpt.checkpoint_dir(run) / "step_0000003" / "model.safetensors"))
     s6 = load_file(str(ckpt.checkpoint_dir(run) / "step_0000006" / "model.safetensors"))
-    init = HEGGS(C.from_dict(C.ModelConfig, ckpt.read_info(ckpt.checkpoint_dir(run) / "step_0000003")["model_config"]))
+    init = HEGGSNet(C.from_dict(C.ModelConfig, ckpt.read_info(ckpt.checkpoint_dir(run) / "step_0000003")["model_config"]))
     torch.manual_seed(0)  # the trainer seeds the initial weights with cfg.seed
-    init = {k: v for k, v in HEGGS(init.cfg).state_dict().items()}
+    init = {k: v for k, v in HEGGSNet(init.cfg).state_dict().items()}
     ae = [k for k in s3 if k.split(".")[0] in ("encoder", "decoder", "acm")]
     diff = [k for k in s3 if k.split(".")[0] in ("unet", "eta")]
     # phase 1: only the autoencoder (and tau_theta, for the ACM) moved
@@ -155,12 +155,12 @@ def test_old_weights_files_load_without_warning(tmp_path):
     from safetensors.torch import save_file
 
     cfg = C.model_preset("tiny", **TINY, n_samples=250, sampling_rate_hz=25.0)
-    net = HEGGS(cfg)
+    net = HEGGSNet(cfg)
     old = {k: v for k, v in C.to_dict(cfg).items() if k not in ("use_acm", "shape_only_targets")}
     save_file({k: v.contiguous() for k, v in net.state_dict().items()}, str(tmp_path / "w.safetensors"),
               metadata={"format": "heggs-model-weights-v1", "model_config": json.dumps(old)})
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        again = HEGGS.from_weights(tmp_path / "w.safetensors")
+        again = HEGGSNet.from_weights(tmp_path / "w.safetensors")
     mine, theirs = net.state_dict(), again.state_dict()
     assert mine.keys() == theirs.keys() and all(torch.equal(mine[k], theirs[k]) for k in mine)

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 from obspy import UTCDateTime
 
-from heggs.catalog import Catalog, merge_duplicates, read_catalog, read_csv_catalog
-from heggs.records import EventInfo, RawRecord, Skip
+from heggs.ingest.catalog import Catalog, merge_duplicates, read_catalog, read_csv_catalog
+from heggs.ingest.records import EventInfo, RawRecord, Skip
 
 T0 = UTCDateTime(2014, 8, 24, 0, 0, 0)
 
@@ -86,7 +86,7 @@ def test_quakeml_reader(shared_data):
 
 
 def test_scan_splits_instruments_and_reads_knet_units(shared_data):
-    from heggs.scan import scan_archive
+    from heggs.ingest.generic import scan_archive
 
     items = list(scan_archive(shared_data / "gmprocess" / "fdsn" / "ci38445975"))
     recs = [r for r in items if isinstance(r, RawRecord)]
@@ -104,7 +104,7 @@ def test_scan_splits_instruments_and_reads_knet_units(shared_data):
 
 
 def test_scan_splits_multi_station_seisan_wav(shared_data):
-    from heggs.scan import scan_archive
+    from heggs.ingest.generic import scan_archive
 
     wav = sorted((shared_data / "eqcorrscan_alpine" / "WAV").rglob("*DFDPC*"))[0]
     recs = [r for r in scan_archive(wav) if isinstance(r, RawRecord)]
@@ -116,7 +116,7 @@ def test_scan_splits_multi_station_seisan_wav(shared_data):
 
 
 def test_scan_reports_unreadable_files(tmp_path):
-    from heggs.scan import scan_archive
+    from heggs.ingest.generic import scan_archive
 
     (tmp_path / "junk.mseed").write_bytes(b"this is not seismic data" * 10)
     items = list(scan_archive(tmp_path))

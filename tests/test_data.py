@@ -322,12 +322,12 @@ _REAL: dict = {}
 
 
 def real_store(shared_data, tmp_path_factory) -> Store:
-    """A store ingested with heggs.ingest from part of ../shared/data/iceland_dike (built once)."""
+    """A store ingested with heggs.ingest.run from part of ../shared/data/iceland_dike (built once)."""
     if "store" not in _REAL:
         import itertools
 
-        archives = pytest.importorskip("heggs.archives", reason="heggs.archives not available")
-        ingest = pytest.importorskip("heggs.ingest", reason="heggs.ingest not available")
+        archives = pytest.importorskip("heggs.ingest.archives", reason="heggs.ingest.archives not available")
+        ingest = pytest.importorskip("heggs.ingest.run", reason="heggs.ingest.run not available")
         out = tmp_path_factory.mktemp("real") / "iceland"
         items = itertools.islice(archives.iter_archive(shared_data / "iceland_dike", "iceland_dike"), 100)
         ingest.ingest(items, out, progress=False, adapter="iceland_dike")
@@ -337,7 +337,7 @@ def real_store(shared_data, tmp_path_factory) -> Store:
 
 @pytest.mark.shared_data
 def test_real_store_pairs(shared_data, tmp_path_factory):
-    """Pairs from a real store (iceland_dike via heggs.ingest): the contract holds on real data."""
+    """Pairs from a real store (iceland_dike via heggs.ingest.run): the contract holds on real data."""
     store = real_store(shared_data, tmp_path_factory)
     meta = store.metadata
     assert len(meta) > 50 and meta["source_id"].nunique() >= 4

@@ -13,7 +13,7 @@ from obspy import read
 
 from heggs.cli import main
 from heggs.generate import DEFAULT_MODEL, HEGGS
-from heggs.gmpe import gmpe_pga, pga_rotd50_g
+from heggs.evaluate.gmpe import gmpe_pga, pga_rotd50_g
 from heggs.scenario import make_target
 
 
@@ -69,7 +69,7 @@ def test_generate_cli_without_model_writes_mseed_and_png(tmp_path):
 def test_export_with_calibration_round_trip(tmp_path):
     """`heggs export --calibrate-on` writes a loadable copy whose gain is applied to generation."""
     from heggs import config as C
-    from heggs.simulate import random_events, random_stations, simulate_store
+    from heggs.simulate.simulator import random_events, random_stations, simulate_store
     from heggs.train import train
 
     cfg = C.SimulateConfig(window=C.WindowConfig(length_s=20.0, sampling_rate_hz=25.0, band_max_hz=10.0),

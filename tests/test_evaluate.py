@@ -1,4 +1,4 @@
-"""Evaluation pipeline (heggs.evaluate, heggs.report, `heggs evaluate`) on tiny simulated stores.
+"""Evaluation pipeline (heggs.evaluate.scoring, heggs.evaluate.report, `heggs evaluate`) on tiny simulated stores.
 
 The metric functions themselves are tested on analytic signals in test_metrics.py; here the
 pipeline is checked with ORACLE generators whose answers are known: the real record itself
@@ -18,7 +18,7 @@ import pytest
 from click.testing import CliRunner
 
 from heggs import config as C
-from heggs.evaluate import (
+from heggs.evaluate.scoring import (
     StochasticGenerator,
     evaluate_generator,
     load_test_set,
@@ -26,7 +26,7 @@ from heggs.evaluate import (
     record_metrics,
     summarize,
 )
-from heggs.simulate import random_events, random_stations, simulate_store
+from heggs.simulate.simulator import random_events, random_stations, simulate_store
 from heggs.store import Store
 
 RATE, LENGTH = 50.0, 30.0
@@ -127,7 +127,7 @@ def test_identical_records_score_perfectly(sim_store):
 def test_oracle_pipeline_and_known_arrival_shift(sim_store):
     test = load_test_set(sim_store, "test")
     cfg = _cfg(modes=("without_source",))
-    from heggs.evaluate import real_picks
+    from heggs.evaluate.scoring import real_picks
 
     picks = real_picks(test, cfg)
     assert np.isfinite(picks[0]).mean() > 0.8  # the classical picker finds P on simulated records
@@ -156,7 +156,7 @@ def test_oracle_pipeline_and_known_arrival_shift(sim_store):
 def test_stochastic_baseline_has_no_source_mode(sim_store):
     test = load_test_set(sim_store, "test", max_targets=6)
     cfg = _cfg()
-    from heggs.evaluate import real_picks
+    from heggs.evaluate.scoring import real_picks
 
     rows = evaluate_generator(StochasticGenerator(), test, cfg, real_picks(test, cfg), progress=False).rows
     assert set(rows["mode"]) == {"without_source"}
@@ -219,7 +219,7 @@ def test_evaluate_cli_errors(sim_store, tmp_path):
 
 
 def test_paired_source_effect_sees_a_known_improvement():
-    from heggs.evaluate import paired_source_effect
+    from heggs.evaluate.scoring import paired_source_effect
 
     rng = np.random.default_rng(0)
     n_t, cfg = 30, _cfg()

@@ -1,4 +1,4 @@
-"""GMPE curves and residuals (heggs.gmpe) against published check values."""
+"""GMPE curves and residuals (heggs.evaluate.gmpe) against published check values."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import warnings
 import numpy as np
 import pytest
 
-from heggs import gmpe
+from heggs.evaluate import gmpe
 
 # Check values: PGA (g) of the NGA-West2 models from the PEER NGA-West2 GMPE spreadsheet, as
 # distributed with pygmm 0.8.0 (tests/data/ngaw2_tests.json.gz), for three scenarios.

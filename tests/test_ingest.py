@@ -11,11 +11,11 @@ import pytest
 from obspy import Stream, Trace, UTCDateTime
 from obspy.core.inventory import Channel, Inventory, Network, Response, Station
 
-from heggs.catalog import Catalog
+from heggs.ingest.catalog import Catalog
 from heggs.traveltimes import TravelTimeTable, taup_first_arrivals
 from heggs.config import IngestConfig
-from heggs.ingest import ingest, process_record
-from heggs.records import EventInfo, RawRecord, Skip, StationInfo
+from heggs.ingest.run import ingest, process_record
+from heggs.ingest.records import EventInfo, RawRecord, Skip, StationInfo
 from heggs.store import Store
 
 T0 = UTCDateTime(2020, 1, 1, 0, 0, 0)
@@ -289,7 +289,7 @@ def test_knet_records_need_the_catalog_origin_and_are_head_padded(tmp_path, shar
     """K-NET headers give the origin to the minute (19 s early for Aomori): without a catalog the
     records are reported; with the folder's event.json as catalog they start after the origin but
     before P and are padded at the head."""
-    from heggs.scan import scan_archive
+    from heggs.ingest.generic import scan_archive
 
     folder = shared_data / "gmprocess" / "knet" / "us2000cnnl"
     rep = ingest(scan_archive(folder), tmp_path / "a", progress=False)

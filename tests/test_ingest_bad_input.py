@@ -11,10 +11,10 @@ import pandas as pd
 import pytest
 from obspy import Stream, read
 
-from heggs.catalog import Catalog
+from heggs.ingest.catalog import Catalog
 from heggs.config import IngestConfig
-from heggs.ingest import ingest
-from heggs.scan import read_event_json, scan_archive
+from heggs.ingest.run import ingest
+from heggs.ingest.generic import read_event_json, scan_archive
 
 FDSN = "gmprocess/fdsn"
 

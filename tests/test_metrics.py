@@ -1,4 +1,4 @@
-"""Metrics and spectra on analytic signals (heggs.metrics, heggs.spectra)."""
+"""Metrics and spectra on analytic signals (heggs.evaluate.metrics, heggs.evaluate.spectra)."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ import pytest
 from scipy import signal
 from scipy.integrate import solve_ivp
 
-from heggs import metrics as M
-from heggs import spectra as S
+from heggs.evaluate import metrics as M
+from heggs.evaluate import spectra as S
 
 DT = 0.01
 FS = 100.0

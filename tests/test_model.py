@@ -1,4 +1,4 @@
-"""Tests of the HEGGS model (heggs.autoencoder, acm, unet, diffusion, sampling, model) on tiny CPU configs."""
+"""Tests of the HEGGS model (heggs.model.autoencoder, acm, unet, diffusion, sampling, model) on tiny CPU configs."""
 
 from __future__ import annotations
 
@@ -9,12 +9,12 @@ import math
 import pytest
 import torch
 
-from heggs.acm import LearnableSoftplus
+from heggs.model.acm import LearnableSoftplus
 from heggs.config import MODEL_PRESETS, ModelConfig, from_dict, model_preset, to_dict
-from heggs.diffusion import alpha_bar_schedule, masked_magnitude_loss, masked_spectrogram_loss, seeded_noise, seeded_timesteps
-from heggs.model import HEGGS, dummy_batch
-from heggs.sampling import ddim_sample, ddim_timesteps
-from heggs.spectrogram import n_frames, n_freqs
+from heggs.model.diffusion import alpha_bar_schedule, masked_magnitude_loss, masked_spectrogram_loss, seeded_noise, seeded_timesteps
+from heggs.model.network import HEGGSNet, dummy_batch
+from heggs.model.sampling import ddim_sample, ddim_timesteps
+from heggs.model.spectrogram import n_frames, n_freqs
 
 SMALL = dict(
     n_samples=512,
@@ -55,16 +55,16 @@ def one_thread():
 
 
 @pytest.fixture(scope="module")
-def model(one_thread) -> HEGGS:
+def model(one_thread) -> HEGGSNet:
     torch.manual_seed(0)
-    return HEGGS(small_cfg())
+    return HEGGSNet(small_cfg())
 
 
 def _rel(a: torch.Tensor, b: torch.Tensor) -> float:
     return float((a - b).norm() / b.norm())
 
 
-def _perturb_eta(m: HEGGS) -> None:
+def _perturb_eta(m: HEGGSNet) -> None:
     """Give η and x_θ's zero-initialised outputs non-zero weights so tests exercise them."""
     g = torch.Generator().manual_seed(5)
     with torch.no_grad():
@@ -85,12 +85,12 @@ def test_config_presets_and_json_round_trip() -> None:
     with pytest.raises(ValueError, match="unknown config key"):
         model_preset("tiny", n_fft_typo=3)
     with pytest.raises(ValueError, match="hop_length"):
-        HEGGS(small_cfg(hop_length=64))
+        HEGGSNet(small_cfg(hop_length=64))
     with pytest.raises(ValueError, match="unet_heads"):
-        HEGGS(small_cfg(unet_heads=3))
+        HEGGSNet(small_cfg(unet_heads=3))
 
 
-def test_shapes_through_every_part(model: HEGGS) -> None:
+def test_shapes_through_every_part(model: HEGGSNet) -> None:
     cfg = model.cfg
     b = dummy_batch(cfg, 3)
     f, t = n_freqs(cfg.n_fft), n_frames(cfg.n_samples, cfg.hop_length)
@@ -110,7 +110,7 @@ def test_shapes_through_every_part(model: HEGGS) -> None:
     assert model.waveform(out).shape == (3, 3, cfg.n_samples)
 
 
-def test_acm_output_strictly_positive(model: HEGGS) -> None:
+def test_acm_output_strictly_positive(model: HEGGSNet) -> None:
     z = torch.randn(2, *model.latent_shape) * 50
     gain = model.acm(z, torch.randn(2, model.cfg.cond_dim) * 50)
     assert (gain > 0).all()
@@ -120,8 +120,8 @@ def test_acm_output_strictly_positive(model: HEGGS) -> None:
         model.acm(z, None)
 
 
-def test_eta_is_identity_at_init_and_unet_gives_linear_guess(model: HEGGS) -> None:
-    fresh = HEGGS(model.cfg)
+def test_eta_is_identity_at_init_and_unet_gives_linear_guess(model: HEGGSNet) -> None:
+    fresh = HEGGSNet(model.cfg)
     x = torch.randn(2, *fresh.latent_shape)
     c = torch.randn(2, fresh.cfg.n_conditions)
     t = torch.tensor([3, 90])
@@ -133,7 +133,7 @@ def test_eta_is_identity_at_init_and_unet_gives_linear_guess(model: HEGGS) -> No
 
 
 def test_eta_c_src_switch() -> None:
-    on, off = HEGGS(small_cfg()), HEGGS(small_cfg(eta_uses_c_src=False))
+    on, off = HEGGSNet(small_cfg()), HEGGSNet(small_cfg(eta_uses_c_src=False))
     _perturb_eta(on)
     _perturb_eta(off)
     x, c1, c2 = torch.randn(1, *on.latent_shape), torch.randn(1, 11), torch.randn(1, 11)
@@ -144,7 +144,7 @@ def test_eta_c_src_switch() -> None:
 
 def test_gradients_reach_every_part() -> None:
     torch.manual_seed(1)
-    m = HEGGS(small_cfg())
+    m = HEGGSNet(small_cfg())
     loss, logs = m.loss(dummy_batch(m.cfg, 4))
     assert torch.isfinite(loss) and loss.ndim == 0 and logs["loss"] == pytest.approx(float(loss.detach()))
     loss.backward()
@@ -170,7 +170,7 @@ def test_seeded_noise_does_not_depend_on_batch() -> None:
     t = seeded_timesteps([5, 6, 7], 1000)
     assert torch.equal(t[2:], seeded_timesteps([7], 1000)) and ((t >= 1) & (t <= 1000)).all()
     # one batch item's loss does not depend on its neighbours
-    m = HEGGS(small_cfg())
+    m = HEGGSNet(small_cfg())
     _perturb_eta(m)
     batch = dummy_batch(m.cfg, 4)
     per_item = []
@@ -183,7 +183,7 @@ def test_seeded_noise_does_not_depend_on_batch() -> None:
 
 def test_loss_ignores_padded_samples() -> None:
     torch.manual_seed(2)
-    m = HEGGS(small_cfg())
+    m = HEGGSNet(small_cfg())
     _perturb_eta(m)
     n = m.cfg.n_samples
     batch = dummy_batch(m.cfg, 4)
@@ -209,7 +209,7 @@ def test_loss_ignores_padded_samples() -> None:
 
 def test_same_pairs_denoise_the_target_itself() -> None:
     """For same=True items the batch's src/c_src are ignored: the target is its own source."""
-    m = HEGGS(small_cfg())
+    m = HEGGSNet(small_cfg())
     _perturb_eta(m)
     batch = dummy_batch(m.cfg, 2)
     batch["same"][:] = True
@@ -273,7 +273,7 @@ def test_ddim_uses_state_noise_and_reprojection() -> None:
     torch.testing.assert_close(seen[2], (a[2] * 2 + s[2] * (seen[1] - 2 * a[1]) / s[1]).float())
 
 
-def test_reproject_maps_onto_encoder_latents(model: HEGGS) -> None:
+def test_reproject_maps_onto_encoder_latents(model: HEGGSNet) -> None:
     z = torch.randn(2, *model.latent_shape, generator=torch.Generator().manual_seed(0))
     with torch.no_grad():
         pooled = model.cond(torch.zeros(2, model.cfg.n_conditions))[1]
@@ -284,7 +284,7 @@ def test_reproject_maps_onto_encoder_latents(model: HEGGS) -> None:
         torch.testing.assert_close(model.reproject(z, pooled), model.encode(7.0 * x, full))  # level-free
 
 
-def test_acm_convs_before_instance_norm_have_no_bias(model: HEGGS) -> None:
+def test_acm_convs_before_instance_norm_have_no_bias(model: HEGGSNet) -> None:
     """The InstanceNorm after these convolutions subtracts any bias: it would get no gradient."""
     n = 0
     for mod in model.acm.modules():
@@ -297,7 +297,7 @@ def test_acm_convs_before_instance_norm_have_no_bias(model: HEGGS) -> None:
 
 def test_sampler_deterministic_and_batch_independent() -> None:
     torch.manual_seed(3)
-    m = HEGGS(small_cfg())
+    m = HEGGSNet(small_cfg())
     _perturb_eta(m)
     b = dummy_batch(m.cfg, 4, seed=1)
     c = b["c_tgt"]
@@ -314,7 +314,7 @@ def test_sampler_deterministic_and_batch_independent() -> None:
     assert _rel(other_seed[0], m.generate(c[2:3], [13])[0]) > 1e-3
 
 
-def test_generate_argument_checks(model: HEGGS) -> None:
+def test_generate_argument_checks(model: HEGGSNet) -> None:
     c = torch.zeros(2, 11)
     src = torch.zeros(2, 3, model.cfg.n_samples)
     with pytest.raises(ValueError, match="one seed per"):
@@ -331,30 +331,30 @@ def test_generate_argument_checks(model: HEGGS) -> None:
 
 def test_save_load_identical_samples(tmp_path) -> None:
     torch.manual_seed(4)
-    m = HEGGS(small_cfg())
+    m = HEGGSNet(small_cfg())
     _perturb_eta(m)
     path = tmp_path / "w.safetensors"
     m.save_weights(path)
     c = torch.randn(2, 11)
     ref = m.generate(c, [1, 2], steps=3)
     torch.manual_seed(5)
-    m2 = HEGGS.from_config_dict(json.loads(json.dumps(m.config_dict())))
+    m2 = HEGGSNet.from_config_dict(json.loads(json.dumps(m.config_dict())))
     assert not torch.equal(m2.generate(c, [1, 2], steps=3), ref)
     m2.load_weights(path)
     assert torch.equal(m2.generate(c, [1, 2], steps=3), ref)
-    m3 = HEGGS.from_weights(path)
+    m3 = HEGGSNet.from_weights(path)
     assert m3.cfg == m.cfg and torch.equal(m3.generate(c, [1, 2], steps=3), ref)
 
 
 def test_bf16_autocast_loss_runs() -> None:
-    m = HEGGS(small_cfg())
+    m = HEGGSNet(small_cfg())
     with torch.autocast("cpu", dtype=torch.bfloat16):
         loss, _ = m.loss(dummy_batch(m.cfg, 2))
     assert loss.dtype == torch.float32 and torch.isfinite(loss)
     loss.backward()
 
 
-def test_counts_of_parameters_and_flops(model: HEGGS) -> None:
+def test_counts_of_parameters_and_flops(model: HEGGSNet) -> None:
     counts = model.parameter_counts()
     assert set(counts) == {"encoder", "decoder", "acm", "cond", "unet", "eta"}
     assert sum(counts.values()) == model.n_parameters()
@@ -373,7 +373,7 @@ def _ringing_record(n: int, f0: float, onset_s: float, amp: float) -> torch.Tens
 def test_tiny_overfit_on_two_pairs() -> None:
     """A few dozen Adam steps on 2 fixed synthetic pairs cut the loss by a clear factor."""
     torch.manual_seed(6)
-    m = HEGGS(small_cfg())
+    m = HEGGSNet(small_cfg())
     n = m.cfg.n_samples
     batch = dummy_batch(m.cfg, 2, seed=3)
     batch["src"] = torch.stack([_ringing_record(n, 5, 1.0, 0.5), _ringing_record(n, 8, 2.0, 1.0)])

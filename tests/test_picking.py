@@ -1,15 +1,15 @@
-"""Arrival pickers (heggs.picking): synthetic onsets, and analyst picks of the NCEDC demo set."""
+"""Arrival pickers (heggs.evaluate.picking): synthetic onsets, and analyst picks of the NCEDC demo set."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from heggs import picking
-from heggs.metrics import arrival_errors
+from heggs.evaluate import picking
+from heggs.evaluate.metrics import arrival_errors
 
 FS = 100.0
-N_RECORDS = 30  # a few dozen: the full-set figures come from `python -m heggs.picking --validate`
+N_RECORDS = 30  # a few dozen: the full-set figures come from `python -m heggs.evaluate.picking --validate`
 
 
 def _synthetic_event(n=6000, tp=12.0, ts=18.0, seed=0):

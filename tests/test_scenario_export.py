@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from obspy import UTCDateTime, read
 
-from heggs.export import to_stream, write_hdf5, write_seisbench, write_stream
+from heggs.output import to_stream, write_hdf5, write_seisbench, write_stream
 from heggs.scenario import (
     OutOfRangeWarning,
     ScenarioError,

@@ -1,4 +1,4 @@
-"""Tests of the stochastic simulator (heggs.stochastic, heggs.simulate, heggs.traveltimes)."""
+"""Tests of the stochastic simulator (heggs.simulate.stochastic, heggs.simulate.simulator, heggs.traveltimes)."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from heggs import simulate as sim
-from heggs import stochastic as sto
+from heggs.simulate import simulator as sim
+from heggs.simulate import stochastic as sto
 from heggs.config import SimulateConfig, WindowConfig
 from heggs.store import COLUMNS, Store
 from heggs.traveltimes import KM_PER_DEG

@@ -1,4 +1,4 @@
-"""Tests of the exact compressed-STFT representation (heggs.spectrogram)."""
+"""Tests of the exact compressed-STFT representation (heggs.model.spectrogram)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from heggs.spectrogram import (
+from heggs.model.spectrogram import (
     band_mask,
     compressed_stft,
     fit_amplitude_scale,

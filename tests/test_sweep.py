@@ -1,4 +1,4 @@
-"""Tests of the magnitude sweep (heggs.sweep): Brune fit of records, estimator validation on
+"""Tests of the magnitude sweep (heggs.evaluate.sweep): Brune fit of records, estimator validation on
 the stochastic simulator, and the sweep's scaling verdicts."""
 
 from __future__ import annotations
@@ -6,9 +6,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from heggs import sweep
-from heggs.simulate import simulate_records
-from heggs.stochastic import bandpass_response
+from heggs.evaluate import sweep
+from heggs.simulate.simulator import simulate_records
+from heggs.simulate.stochastic import bandpass_response
 from heggs.traveltimes import KM_PER_DEG
 
 FS = 100.0

@@ -2,7 +2,7 @@
 condition swap, save -> load -> identical samples, SIGKILL + resume equality, NaN stop,
 atomic checkpoints, JSONL logs.
 
-Real data: 4 iceland_dike records (../shared/data) ingested with heggs.archives + heggs.ingest
+Real data: 4 iceland_dike records (../shared/data) ingested with heggs.ingest.archives + heggs.ingest.run
 (``tests/train_store.py``). Where ../shared/data is absent the real-pairs tests (overfit, swap,
 save/load) skip with a clear reason and the machinery tests run on synthetic records instead.
 Everything runs on one CPU thread (on a loaded 2-core machine more threads are much slower).
@@ -27,7 +27,7 @@ from heggs import checkpoint as ckpt
 from heggs import config as C
 from heggs import train as T
 from heggs.data import PairDataset
-from heggs.diffusion import masked_spectrogram_loss
+from heggs.model.diffusion import masked_spectrogram_loss
 
 sys.path.insert(0, str(Path(__file__).parent))
 from train_store import small_store  # noqa: E402
@@ -102,7 +102,7 @@ def mean_spectrogram_baseline(model, batch) -> float:
     model's output. The optional latent term has no meaning for a constant prediction; the
     trained model is scored on the same spectrogram-space terms (``loss_objective``).
     """
-    from heggs.spectrogram import masked_rms
+    from heggs.model.spectrogram import masked_rms
 
     with torch.no_grad():
         x, m = model.spectrogram_and_mask(batch["tgt"], batch["tgt_valid"], batch["tgt_band_max_hz"])
@@ -127,7 +127,7 @@ def model_loss_on(model, batch, seeds) -> float:
 @pytest.mark.slow
 def test_overfit_real_pairs_beats_mean_spectrogram(overfit_run):
     out, final = overfit_run
-    model, normalizer, info = T.load_checkpoint(final, ema=False)
+    model, normalizer, info = ckpt.load_checkpoint(final, ema=False)
     ds = PairDataset(info["data"]["store"], "train", normalizer, p_same=0.5, seed=0)
     batch = _all_items(model, ds)
     base = mean_spectrogram_baseline(model, batch)
@@ -150,7 +150,7 @@ def test_condition_swap_swaps_outputs(overfit_run):
     """Generated with the default sampler from noise with target A's condition, the output
     resembles A, not B; swap -> swap. From a source record of the same event, likewise."""
     _, final = overfit_run
-    model, normalizer, info = T.load_checkpoint(final)  # EMA weights, as generation uses
+    model, normalizer, info = ckpt.load_checkpoint(final)  # EMA weights, as generation uses
     ds = PairDataset(info["data"]["store"], "train", normalizer, p_same=0.5, seed=0)
     batch = _all_items(model, ds)
     a, b = 0, 2  # two records of different events
@@ -185,8 +185,8 @@ def test_condition_swap_swaps_outputs(overfit_run):
 @pytest.mark.slow
 def test_save_load_checkpoint_gives_identical_samples(overfit_run, tmp_path):
     _, final = overfit_run
-    m1, n1, info = T.load_checkpoint(final)
-    m2, n2, _ = T.load_checkpoint(final.parent.parent)  # a run folder resolves to its newest checkpoint
+    m1, n1, info = ckpt.load_checkpoint(final)
+    m2, n2, _ = ckpt.load_checkpoint(final.parent.parent)  # a run folder resolves to its newest checkpoint
     c = torch.from_numpy(n1.transform(np.array([[64.7, -17.0, 64.75, -16.95, 6.0, 1.2, 12.0, 0.3, 0.95, -0.3, -0.95]])))
     torch.testing.assert_close(m1.generate(c, seeds=[3]), m2.generate(c, seeds=[3]), rtol=0, atol=0)
     assert n2.to_dict() == n1.to_dict()
@@ -248,7 +248,7 @@ def test_nan_stops_with_clear_message_and_keeps_last_checkpoint(store, tmp_path,
     with pytest.raises(T.TrainingDiverged, match=r"non-finite loss .* at step 7 .*step_0000006"):
         T.train(cfg, tmp_path / "run", progress=False)
     assert [s for s, _ in ckpt.list_checkpoints(tmp_path / "run")] == [3, 6]
-    model, _, info = T.load_checkpoint(tmp_path / "run")
+    model, _, info = ckpt.load_checkpoint(tmp_path / "run")
     assert info["step"] == 6 and all(torch.isfinite(p).all() for p in model.parameters())
     assert not list((tmp_path / "run" / ckpt.CHECKPOINT_DIR).glob(".tmp-*"))
 

@@ -81,7 +81,7 @@ def _zero_gradient_parameters(checkpoint: Path, store: Path) -> set[str]:
     """Names of parameters whose gradient on a real batch is zero up to float32 rounding."""
     from torch.utils.data import default_collate
 
-    from heggs.train import load_checkpoint
+    from heggs.checkpoint import load_checkpoint
     from heggs.data import PairDataset
 
     model, normalizer, info = load_checkpoint(checkpoint, ema=False)

@@ -1,7 +1,7 @@
 """Helper for the training tests: a small REAL store from ../shared/data/iceland_dike.
 
-Runs the project's own reader and ingest (``heggs.archives.iceland_dike_records`` ->
-``heggs.ingest.ingest``) on the first ``n_events`` events that have a magnitude and the first
+Runs the project's own reader and ingest (``heggs.ingest.archives.iceland_dike_records`` ->
+``heggs.ingest.run.ingest``) on the first ``n_events`` events that have a magnitude and the first
 ``n_stations`` stations of each (alphabetical): Bárðarbunga dike earthquakes, counts (no
 response, flagged ``trace_units = counts``), window ``length_s`` from the origin at ``rate_hz``,
 band 1 Hz – ``band_max_hz``, every event in the train split.
@@ -11,10 +11,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from heggs.archives import iceland_dike_records
+from heggs.ingest.archives import iceland_dike_records
 from heggs.config import IngestConfig, WindowConfig
-from heggs.ingest import ingest
-from heggs.records import RawRecord
+from heggs.ingest.run import ingest
+from heggs.ingest.records import RawRecord
 
 
 def build_iceland_store(
@@ -51,7 +51,7 @@ def build_synthetic_store(
     import numpy as np
     from obspy import Stream, Trace, UTCDateTime
 
-    from heggs.records import EventInfo, StationInfo
+    from heggs.ingest.records import EventInfo, StationInfo
 
     rng = np.random.default_rng(seed)
     fs = 100.0

@@ -1,11 +1,11 @@
 """Stage: model — the composed HEGGS network, its objective, generation and weight files.
 
-``HEGGS(cfg)`` holds every trained part, all trained jointly end to end (nothing pretrained):
+``HEGGSNet(cfg)`` holds every trained part, all trained jointly end to end (nothing pretrained):
 
-- spectrogram S (``heggs.spectrogram``): fixed power-law compressed complex STFT;
-- E_AE / D_AE (``heggs.autoencoder``) and the ACM (``heggs.acm``);
-- τ_θ (condition MLP) and x_θ (latent U-Net, ``heggs.unet``);
-- η (``heggs.diffusion.Eta``).
+- spectrogram S (``heggs.model.spectrogram``): fixed power-law compressed complex STFT;
+- E_AE / D_AE (``heggs.model.autoencoder``) and the ACM (``heggs.model.acm``);
+- τ_θ (condition MLP) and x_θ (latent U-Net, ``heggs.model.unet``);
+- η (``heggs.model.diffusion.Eta``).
 
 Decisions (DESIGN.md §3 leaves them to us):
 
@@ -14,7 +14,7 @@ Decisions (DESIGN.md §3 leaves them to us):
 - The decoder outputs a unit-RMS compressed complex spectrogram (shape and phase); the ACM's
   positive gain multiplies its compressed magnitude and sets the absolute level, learnt from
   the target condition (pooled τ_θ embedding, FiLM; ``acm_uses_condition``).
-- Loss (:meth:`HEGGS.loss`): ``‖X_tgt − D_AE(m_θ(z_t^src, c_tgt, t))‖²`` in compressed
+- Loss (:meth:`HEGGSNet.loss`): ``‖X_tgt − D_AE(m_θ(z_t^src, c_tgt, t))‖²`` in compressed
   spectrogram space, averaged over the target's valid frames and bins below its band edge;
   waveforms are zeroed outside their valid range before the STFT, so padded samples cannot
   change the loss. Counts targets (``tgt_physical`` False) are compared after normalising both
@@ -30,10 +30,10 @@ Decisions (DESIGN.md §3 leaves them to us):
 - Generation from a source starts at ``t_start = round(t_start_fraction · T)`` (default 0.6·T);
   without a source it starts from pure noise at ``T``. Output in m/s² (the ACM learnt the level
   from physical-unit records).
-- The DDIM chain (``heggs.sampling``) lives in the ENCODER's latent space: training inputs are
+- The DDIM chain (``heggs.model.sampling``) lives in the ENCODER's latent space: training inputs are
   ``sqrt(ᾱ)·E_AE(X) + sqrt(1-ᾱ)·ε``. The objective ties only ``D_AE(x_θ)`` to the target, so
   x_θ's x0 lives in the decoder's input space; each intermediate estimate is therefore
-  re-projected, ``x0 ← E_AE(D_AE(x0))`` (:meth:`HEGGS.reproject`, ``sampler_reproject``), and
+  re-projected, ``x0 ← E_AE(D_AE(x0))`` (:meth:`HEGGSNet.reproject`, ``sampler_reproject``), and
   the noise estimate is taken from the chain state, not from η's output (η is internal to m_θ;
   its output is no noised latent). Without both the multi-step chain drifted away from
   memorised targets although the one-step estimate was right; an auxiliary latent term
@@ -41,7 +41,7 @@ Decisions (DESIGN.md §3 leaves them to us):
 
 Performance: ``torch.compile`` is optional — compile the parts in place (``model.unet.compile()``,
 ``model.eta.compile()``, ...; the seeded noise and masks stay eager). Mixed precision: run
-:meth:`HEGGS.loss` under ``torch.autocast("cuda", dtype=torch.bfloat16)``; the STFTs, the
+:meth:`HEGGSNet.loss` under ``torch.autocast("cuda", dtype=torch.bfloat16)``; the STFTs, the
 ACM's softplus and the loss are computed in float32 regardless. On shared CPUs use
 ``torch.set_num_threads(1)``: spinning intra-op threads made a step 20x slower here.
 
@@ -61,7 +61,7 @@ from torch import nn
 
 from .acm import AmplitudeCorrection
 from .autoencoder import Decoder, Encoder, crop, pad_to_multiple, rms_normalise
-from .config import ModelConfig, from_dict, to_dict
+from ..config import ModelConfig, from_dict, to_dict
 from .diffusion import (
     Eta,
     alpha_bar_schedule,
@@ -82,17 +82,17 @@ from .spectrogram import (
 )
 from .unet import ConditionMLP, LatentUNet
 
-__all__ = ["HEGGS", "dummy_batch", "WEIGHTS_FORMAT"]
+__all__ = ["HEGGSNet", "dummy_batch", "WEIGHTS_FORMAT"]
 
 WEIGHTS_FORMAT = "heggs-model-weights-v1"
-#: batch keys :meth:`HEGGS.loss` reads (the collated ``heggs.data.PairDataset`` layout)
+#: batch keys :meth:`HEGGSNet.loss` reads (the collated ``heggs.data.PairDataset`` layout)
 BATCH_KEYS = (
     "src", "tgt", "src_valid", "tgt_valid", "src_band_max_hz", "tgt_band_max_hz",
     "c_src", "c_tgt", "same", "tgt_physical", "noise_seed",
 )  # fmt: skip
 
 
-class HEGGS(nn.Module):
+class HEGGSNet(nn.Module):
     """Pair-exploiting conditional latent diffusion model for 3-component ground motions.
 
     Parameters
@@ -145,7 +145,7 @@ class HEGGS(nn.Module):
 
     # ------------------------------------------------------------------ construction / io
     @classmethod
-    def from_config_dict(cls, data: dict[str, Any]) -> "HEGGS":
+    def from_config_dict(cls, data: dict[str, Any]) -> "HEGGSNet":
         """Build from a (possibly partial) ModelConfig dict, e.g. a checkpoint's JSON."""
         return cls(from_dict(ModelConfig, data))
 
@@ -177,7 +177,7 @@ class HEGGS(nn.Module):
         self.load_state_dict(load_file(str(path), device=str(device)), strict=strict)
 
     @classmethod
-    def from_weights(cls, path: str | Path, map_location: str | torch.device = "cpu") -> "HEGGS":
+    def from_weights(cls, path: str | Path, map_location: str | torch.device = "cpu") -> "HEGGSNet":
         """Build the model from the config stored in a weights file and load its weights."""
         from safetensors import safe_open
 
@@ -304,7 +304,7 @@ class HEGGS(nn.Module):
         """Per-item spectrogram-space loss of a prediction with this model's settings.
 
         pred, x_tgt : (B, 2C, F, T) compressed STFT; m_tgt : (B, 1, F, T) mask; physical : (B,)
-        bool. Returns ``(per_item (B,), terms)`` (:func:`heggs.diffusion.spectrogram_objective`):
+        bool. Returns ``(per_item (B,), terms)`` (:func:`heggs.model.diffusion.spectrogram_objective`):
         the masked complex term plus ``magnitude_loss_weight`` x the magnitude term; the
         optional latent term is not included (it has no meaning for a spectrogram predictor).
         """

@@ -4,8 +4,8 @@ Plain functions comparing generated and real records (the metrics of the HEGGS p
 usual engineering intensity measures), numpy arrays in, numbers/arrays out, time on the LAST
 axis and any leading axes (records, components) kept: ``(n, 3, n_samples)`` gives ``(n, 3)``.
 Spectral measures (Fourier spectra, response spectra, RotD50, Brune corner frequency) are in
-:mod:`heggs.spectra`, arrival picking in :mod:`heggs.picking`, GMPE comparisons in
-:mod:`heggs.gmpe`. Every definition, with formulas and units, is written down in
+:mod:`heggs.evaluate.spectra`, arrival picking in :mod:`heggs.evaluate.picking`, GMPE comparisons in
+:mod:`heggs.evaluate.gmpe`. Every definition, with formulas and units, is written down in
 docs/metrics.md.
 """
 
@@ -75,7 +75,7 @@ def pga(acc) -> np.ndarray:
 
     acc : (..., n_samples) acceleration, m/s²  ->  (...) m/s² (divide by :data:`G` for g).
     For the orientation-independent horizontal PGA used by GMPEs (RotD50) use
-    ``heggs.spectra.rotd_peak(acc[..., :2, :], percentiles=(50,))``.
+    ``heggs.evaluate.spectra.rotd_peak(acc[..., :2, :], percentiles=(50,))``.
     """
     return np.abs(_signal(acc, "acc")).max(axis=-1)
 

@@ -1,9 +1,9 @@
 """Stage: evaluation report — run the evaluation of several generators and write it down.
 
 ``run_evaluation(generators, store, cfg, out)`` is what ``heggs evaluate`` does: one test set
-(:func:`heggs.evaluate.load_test_set`), the real records picked once, then for each generator
+(:func:`heggs.evaluate.scoring.load_test_set`), the real records picked once, then for each generator
 (HEGGS models, baselines trained by ``heggs train``, the stochastic method) the scored rows
-(:func:`heggs.evaluate.evaluate_generator`), a magnitude sweep (:mod:`heggs.sweep`) and record
+(:func:`heggs.evaluate.scoring.evaluate_generator`), a magnitude sweep (:mod:`heggs.evaluate.sweep`) and record
 sections. Everything goes to ``out``:
 
 - ``<name>/rows.csv`` (one row per target, mode and sample), ``<name>/spectral_ratios.npz``,
@@ -29,8 +29,8 @@ from typing import Any, Sequence
 import numpy as np
 import pandas as pd
 
-from .config import EvalConfig, to_dict
-from .evaluate import (
+from ..config import EvalConfig, to_dict
+from .scoring import (
     FAS_FREQS_HZ,
     PSA_PERIODS_S,
     EvalResult,
@@ -45,7 +45,7 @@ from .evaluate import (
     real_picks,
     summarize,
 )
-from .store import UNITS_PHYSICAL, Store
+from ..store import UNITS_PHYSICAL, Store
 
 __all__ = ["run_evaluation", "write_report", "sweep_generate_fn", "plot_section_triptych"]
 
@@ -268,8 +268,8 @@ def sweep_target(test: TestSet, distance_km: float = 20.0) -> int:
 
 def _store_band_response(test: TestSet):
     """|H(f)|² of the store's zero-phase band-pass (what every training record went through;
-    divided out before the Brune fit, as in :func:`heggs.sweep.validate_corner_estimator`)."""
-    from .stochastic import bandpass_response
+    divided out before the Brune fit, as in :func:`heggs.evaluate.sweep.validate_corner_estimator`)."""
+    from ..simulate.stochastic import bandpass_response
 
     lo = float(np.nanmedian(pd.to_numeric(test.meta.get("trace_band_min_hz", pd.Series([1.0])), errors="coerce")))
     hi = float(np.nanmax(test.band_max_hz))
@@ -278,7 +278,7 @@ def _store_band_response(test: TestSet):
 
 
 def sweep_generate_fn(gen: Generator, test: TestSet, target: int, cfg: EvalConfig):
-    """``generate(magnitude, seeds)`` for :func:`heggs.sweep.magnitude_sweep`: the test target
+    """``generate(magnitude, seeds)`` for :func:`heggs.evaluate.sweep.magnitude_sweep`: the test target
     ``target`` (its station, epicentre and depth) with the magnitude replaced, without source."""
 
     def generate(magnitude: float, seeds: Sequence[int]) -> np.ndarray:
@@ -512,7 +512,7 @@ def write_report(summaries: dict[str, dict], test: TestSet, cfg: EvalConfig, out
     if sw:
         lines += ["## Magnitude sweep", "",
                   "Same target, magnitude raised step by step, no source; Brune ω² fit of the horizontal Fourier "
-                  "spectrum (heggs.sweep). Brune scaling at constant stress drop: d log10 Ω0 / dM = 1.5, "
+                  "spectrum (heggs.evaluate.sweep). Brune scaling at constant stress drop: d log10 Ω0 / dM = 1.5, "
                   "d log10 fc / dM = −0.5. 'rises'/'falls' need the 95 % CI of the slope (bootstrap over samples) "
                   "to exclude 0.", "",
                   "| model | target | magnitudes | d log10 Ω0 / dM [CI] | level rises | d log10 fc / dM [CI] | corner falls | fc (Hz) per magnitude |",

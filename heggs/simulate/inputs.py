@@ -3,7 +3,7 @@
 Random events uniform (in area) in a region with truncated Gutenberg–Richter magnitudes,
 random stations, and readers for a user's scenario catalog and station list (CSV), with clear
 errors on bad input (latitudes beyond ±90°, missing magnitudes, duplicate codes, ...).
-Used by :mod:`heggs.simulate` and ``heggs simulate``.
+Used by :mod:`heggs.simulate.simulator` and ``heggs simulate``.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 
-from .config import SimulateConfig
+from ..config import SimulateConfig
 
 
 def _check_coords(lat, lon, what: str) -> None:

@@ -7,7 +7,7 @@ RMS-normalised per sample: with end-to-end training (nothing pretrained) an unco
 encoder could simply inflate its latents until the diffusion noise no longer matters.
 
 ``Decoder`` maps a latent back to a *normalised* compressed complex spectrogram (unit RMS per
-sample: shape and phase); the amplitude correction module (``heggs.acm``) predicts the positive
+sample: shape and phase); the amplitude correction module (``heggs.model.acm``) predicts the positive
 gain that multiplies its compressed magnitude, so ``D_AE`` and the ACM together return real,
 unnormalised amplitudes. The residual blocks here (GroupNorm, never BatchNorm, so every sample
 is processed independently of its batch) are reused by the latent U-Net and η.

@@ -2,7 +2,7 @@
 
 Users who already downloaded INSTANCE / SCEDC / STEAD (or wrote their own SeisBench dataset)
 point HEGGS at the folder (``metadata.csv`` + ``waveforms.hdf5``); nothing is re-downloaded.
-Each row becomes a :class:`heggs.records.RawRecord`: an ObsPy Stream starting at
+Each row becomes a :class:`heggs.ingest.records.RawRecord`: an ObsPy Stream starting at
 ``trace_start_time``, channels named from the band code (``trace_channel``, e.g. ``HH``) and
 the dataset's component order, in the dataset's units (``trace_units`` or a per-component
 ``trace_*_units`` column, else the ``data_format/unit`` attribute; counts when nothing says

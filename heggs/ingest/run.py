@@ -1,8 +1,8 @@
 """Stage 1 — ingest: raw records of any archive -> the canonical store (DESIGN.md §4).
 
-:func:`ingest` streams an adapter's :class:`heggs.records.RawRecord` / :class:`heggs.records.Skip`
+:func:`ingest` streams an adapter's :class:`heggs.ingest.records.RawRecord` / :class:`heggs.ingest.records.Skip`
 items: it associates each record with its event (:func:`resolve_event`), turns it into one
-canonical window (:func:`heggs.canonical.process_record`: units, rotation, band, resampling,
+canonical window (:func:`heggs.ingest.canonical.process_record`: units, rotation, band, resampling,
 window, validity, arrivals), resolves duplicates (the same data reached twice, co-located
 instruments, events located twice) and writes the store atomically with its report
 (``ingest_report.csv``, ``ingest_summary.json``, ``ingest_config.json``).
@@ -35,9 +35,9 @@ from obspy.geodetics import gps2dist_azimuth
 
 from .canonical import Processed, process_record, theoretical_travel_times, travel_time_table
 from .catalog import Catalog, merge_duplicates
-from .config import IngestConfig, to_dict
+from ..config import IngestConfig, to_dict
 from .records import EventInfo, RawRecord, Skip
-from .store import StoreWriter, assign_splits
+from ..store import StoreWriter, assign_splits
 
 __all__ = ["IngestReport", "Processed", "ingest", "process_record", "record_fingerprint", "resolve_event",
            "travel_time_table"]
@@ -170,8 +170,8 @@ def ingest(
 ) -> IngestReport:
     """Stream an adapter's RawRecord/Skip items into the canonical store at ``out``.
 
-    items : an adapter's stream (``heggs.archives.ADAPTERS[kind](path)`` or
-        :func:`heggs.scan.scan_archive`); consumed once, lazily.
+    items : an adapter's stream (``heggs.ingest.archives.ADAPTERS[kind](path)`` or
+        :func:`heggs.ingest.generic.scan_archive`); consumed once, lazily.
     out : store folder, replaced as a whole on success.
     catalog : origins for association (see :func:`resolve_event`); None: header events only.
     workers : > 1 processes records in a process pool (8 × workers records per batch, at most

@@ -4,15 +4,15 @@
 ``obspy.read``), reads station metadata (StationXML / RESP / dataless SEED through
 ``obspy.read_inventory``; SAC and K-NET header coordinates) and event metadata (QuakeML,
 Nordic S-files, CSV catalogs, gmprocess-style ``event.json``, SAC/K-NET header events), and
-yields one :class:`heggs.records.RawRecord` per (event, network, station, location,
+yields one :class:`heggs.ingest.records.RawRecord` per (event, network, station, location,
 band+instrument code) — e.g. ``HN?`` and ``BH?`` at one station are two instruments, and a
-multi-station file (a SEISAN WAV) is split per station — or a :class:`heggs.records.Skip`.
+multi-station file (a SEISAN WAV) is split per station — or a :class:`heggs.ingest.records.Skip`.
 
 Folders are processed one at a time (memory bounded by the largest folder). Metadata files
 found in a folder apply to the waveforms in that folder and its sub-folders; files passed
 explicitly (``station_files`` / ``event_files``) apply everywhere. A folder whose event files
 name exactly one event gives that event to its records ("header event"); larger catalogs are
-for association (``Catalog``) in :func:`heggs.ingest.ingest`.
+for association (``Catalog``) in :func:`heggs.ingest.run.ingest`.
 
 Units (what ``RawRecord.units`` says):
 
@@ -63,7 +63,7 @@ def instrument_key(trace) -> tuple[str, str, str, str]:
 
 
 def read_event_file(path: str | Path) -> list[EventInfo]:
-    """Events of ``event.json``, QuakeML, Nordic or CSV files (see :func:`heggs.catalog.read_catalog`)."""
+    """Events of ``event.json``, QuakeML, Nordic or CSV files (see :func:`heggs.ingest.catalog.read_catalog`)."""
     return read_catalog(path)
 
 

@@ -1,12 +1,12 @@
 """Stage 1 — one raw record -> one canonical window (the per-record chain of ingest).
 
-:func:`process_record` turns one :class:`heggs.records.RawRecord`, already associated with its
-event by :func:`heggs.ingest.resolve_event`, into one canonical window
+:func:`process_record` turns one :class:`heggs.ingest.records.RawRecord`, already associated with its
+event by :func:`heggs.ingest.run.resolve_event`, into one canonical window
 (``(n_components, n_samples)`` float32 in m/s², or counts where the response is unknown) with
-its metadata row, or a :class:`heggs.records.Skip` with its reason (DESIGN.md §4). The chain,
+its metadata row, or a :class:`heggs.ingest.records.Skip` with its reason (DESIGN.md §4). The chain,
 in order:
 
-1. event: done before, by :func:`heggs.ingest.resolve_event` (header event, catalog refinement).
+1. event: done before, by :func:`heggs.ingest.run.resolve_event` (header event, catalog refinement).
 2. arrivals: analyst picks of the station when the catalog has them, else first P/S from a
    cached TauP travel-time table (:class:`heggs.traveltimes.TravelTimeTable`, depth clipped at 0
    for travel times only); ``trace_arrivals_source`` is ``picked`` (P and S picked),
@@ -59,10 +59,10 @@ import scipy.signal
 from obspy import Stream, Trace
 from obspy.geodetics import gps2dist_azimuth
 
-from .config import IngestConfig
+from ..config import IngestConfig
 from .records import EventInfo, RawRecord, Skip, StationInfo
-from .store import UNITS_PHYSICAL
-from .traveltimes import TravelTimeTable, get_table, taup_first_arrivals
+from ..store import UNITS_PHYSICAL
+from ..traveltimes import TravelTimeTable, get_table, taup_first_arrivals
 
 #: second letter of a SEED channel code meaning an acceleration sensor (HN?, HL?, BN?, HG?)
 ACCEL_INSTRUMENTS = set("NLG")

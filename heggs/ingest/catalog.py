@@ -1,6 +1,6 @@
 """Stage 1 — event catalogs: reading, matching and merging earthquake metadata.
 
-Readers turn the catalog formats found in real archives into :class:`heggs.records.EventInfo`:
+Readers turn the catalog formats found in real archives into :class:`heggs.ingest.records.EventInfo`:
 
 * QuakeML (and anything else ``obspy.read_events`` reads) — :func:`read_quakeml`;
 * Nordic S-files (SEISAN REA) via ObsPy's NORDIC reader, with analyst P/S picks —

@@ -4,7 +4,7 @@ The reverse chain works on the latent state ``z_t = sqrt(ᾱ_t)·z0 + sqrt(1 −
 ``z0`` in the ENCODER's latent space (what the model is trained on as input). Each step calls
 a denoiser ``x0_fn(z, t, first) -> x0`` (HEGGS: ``m_θ``, η included), optionally maps the
 estimate into the state's space with ``project`` (HEGGS: ``x0 ← E_AE(D_AE(x0))``, see
-:meth:`heggs.model.HEGGS.reproject`), takes the noise implied by the STATE and that estimate,
+:meth:`heggs.model.network.HEGGSNet.reproject`), takes the noise implied by the STATE and that estimate,
 ``ε̂ = (z_t − sqrt(ᾱ_t)·x0) / sqrt(1 − ᾱ_t)``, and moves to the next (lower) level
 ``z_{t'} = sqrt(ᾱ_t')·x0 + sqrt(1 − ᾱ_t')·ε̂``; the last step returns the raw ``x0``.
 At the first step the noise of the initial state is known exactly (``noise_init``, the drawn
@@ -14,7 +14,7 @@ output is not a noised latent at level t (measured: using it made the chain drif
 memorised targets, ``benchmarks/model_sampling_ablation.py``).
 
 Randomness enters only through the initial noise, drawn with one CPU ``torch.Generator`` per
-target row from that row's seed (:func:`heggs.diffusion.seeded_noise`), so a target's output
+target row from that row's seed (:func:`heggs.model.diffusion.seeded_noise`), so a target's output
 does not depend on the batch it is in. Steps are spaced evenly from ``t_start`` down to 0.
 """
 

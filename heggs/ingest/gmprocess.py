@@ -14,8 +14,8 @@ the first of these whose origin lies in the record is the record's event.
 
 Read here: MSEED + StationXML (counts with response), SAC (CSN files are in g), K-NET/KiK-net
 (ObsPy; KiK-net borehole sensors are reported, the surface one kept), CWB ASCII
-(:mod:`heggs.cwb`, UTC+8 headers), AFAD/NSMN text (:mod:`heggs.nsmn`, gal), GeoNet V1A
-(:mod:`heggs.geonet`, raw mm/s², 1/2 azimuths from the component bearings). Every other
+(:mod:`heggs.ingest.cwb`, UTC+8 headers), AFAD/NSMN text (:mod:`heggs.ingest.nsmn`, gal), GeoNet V1A
+(:mod:`heggs.ingest.geonet`, raw mm/s², 1/2 azimuths from the component bearings). Every other
 format (COSMOS, DMG/CSMIP, GeoNet V2A = processed, ESM ASCII, BHRC, UNAM, USC, ASDF) is reported as ``Skip(reason="format not
 supported", detail=<format>)``, one per record (files differing only in the component code are
 one record); DMG/COSMOS headers naming a building or structure say so in the detail. ESM ASCII
@@ -42,7 +42,7 @@ from .cwb import is_cwb, read_cwb
 from .geonet import is_geonet_v1a, read_geonet_v1a
 from .nsmn import is_nsmn, read_nsmn
 from .records import EventInfo, RawRecord, Skip, StationInfo
-from .scan import read_waveform_file
+from .generic import read_waveform_file
 
 G = 9.80665  # m/s² per g
 JST_OFFSET_S = 9 * 3600.0
@@ -322,7 +322,7 @@ def _sac(files: list[Path], folder_event: list[EventInfo], sac_units: str) -> It
 
 
 def _knet(files: list[Path]) -> Iterator[Item]:
-    """K-NET/KiK-net via :func:`heggs.scan.read_waveform_file` (cm/s², HN? channels; KiK-net
+    """K-NET/KiK-net via :func:`heggs.ingest.generic.read_waveform_file` (cm/s², HN? channels; KiK-net
     borehole sensor -> location 01, surface -> 02)."""
     if not files:
         return
@@ -348,7 +348,7 @@ def _read_knet(path: Path) -> Stream:
     """A K-NET/KiK-net file with scan's unit/channel conventions (see :func:`_knet`)."""
     from obspy import read
 
-    from .scan import _knet_fix
+    from .generic import _knet_fix
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")

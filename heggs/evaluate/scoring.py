@@ -9,7 +9,7 @@ correlation, SNR, PSNR, spectrogram MSE, PGA/PGV/Arias log residuals, D5-95, PGA
 against GMPEs, and log ratios of the Fourier and RotD50 response spectra. ``summarize`` turns
 the rows into estimates with bootstrap confidence intervals over EVENTS (records of one event
 are correlated; test sets are small). Figures and the Markdown report are in
-:mod:`heggs.report`; the command is ``heggs evaluate``.
+:mod:`heggs.evaluate.report`; the command is ``heggs evaluate``.
 
 Fairness rules (the same for every generator):
 
@@ -35,7 +35,7 @@ import numpy as np
 import pandas as pd
 from scipy import signal
 
-from .config import EvalConfig, SimulateConfig, WindowConfig
+from ..config import EvalConfig, SimulateConfig, WindowConfig
 from .metrics import (
     arias_intensity,
     bootstrap_ci,
@@ -47,7 +47,7 @@ from .metrics import (
     pgv,
 )
 from .spectra import fourier_amplitude_spectrum, konno_ohmachi, rotd
-from .store import UNITS_PHYSICAL, Store
+from ..store import UNITS_PHYSICAL, Store
 
 __all__ = [
     "MODES",
@@ -128,7 +128,7 @@ def load_test_set(store: Store | str | Path, split: str = "test", max_targets: i
     generator seeded by (seed, target) — the same for every model. ``max_targets`` keeps whole
     events, in a seeded order, until the cap is reached.
     """
-    from .data import PairDataset
+    from ..data import PairDataset
 
     store = store if isinstance(store, Store) else Store(store)
     with warnings.catch_warnings():
@@ -212,7 +212,7 @@ class ModelGenerator:
     def generate(self, test, targets, seeds, with_source, cfg):
         import torch
 
-        from .condition import condition_features
+        from ..condition import condition_features
 
         self._check(test)
         norm = self.model.normalizer
@@ -234,7 +234,7 @@ class ModelGenerator:
 
 
 class StochasticGenerator:
-    """The stochastic point-source method (``heggs.simulate``) as the physics baseline.
+    """The stochastic point-source method (``heggs.simulate.simulator``) as the physics baseline.
 
     Uses the target's epicentre, depth, magnitude (as Mw) and station; stress drop, mechanism,
     site factor and noise are drawn per seed. It cannot use a source record.
@@ -256,7 +256,7 @@ class StochasticGenerator:
                                            sampling_rate_hz=test.sampling_rate_hz, components=test.components))
 
     def generate(self, test, targets, seeds, with_source, cfg):
-        from .simulate import simulate_records
+        from ..simulate.simulator import simulate_records
 
         if with_source:
             raise ValueError("the stochastic method cannot use a source record")

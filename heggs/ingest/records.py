@@ -1,8 +1,8 @@
 """Stage 1 — what an archive adapter hands to ingest.
 
-Adapters (``heggs.archives``) read a user's archive in whatever format it comes and yield
+Adapters (``heggs.ingest.archives``) read a user's archive in whatever format it comes and yield
 :class:`RawRecord` (one instrument at one station for one event, all its channels, raw) or
-:class:`Skip` (an input that cannot become a record, with its reason). ``heggs.ingest`` does
+:class:`Skip` (an input that cannot become a record, with its reason). ``heggs.ingest.run`` does
 everything else: units, rotation, band, resampling, window, validity, arrivals, event
 association and the report. Adapters therefore stay small and never drop anything silently.
 """

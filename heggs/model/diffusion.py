@@ -16,11 +16,11 @@ Small named pieces (EDM style):
   targets compared after normalising both sides by their own masked RMS (shape only).
 - :func:`masked_magnitude_loss` — the same on compressed magnitudes (optional term).
 - :func:`spectrogram_objective` — the per-item spectrogram-space objective: complex term plus
-  ``magnitude_weight`` x magnitude term (what :meth:`heggs.model.HEGGS.loss` uses, and what a
+  ``magnitude_weight`` x magnitude term (what :meth:`heggs.model.network.HEGGSNet.loss` uses, and what a
   baseline must use to be compared like with like).
 
 The composed objective ``‖X_tgt − D_AE(m_θ(z_t^src, c_tgt, t))‖²`` with
-``m_θ = x_θ(η(·), c, t)`` lives in :meth:`heggs.model.HEGGS.loss`.
+``m_θ = x_θ(η(·), c, t)`` lives in :meth:`heggs.model.network.HEGGSNet.loss`.
 """
 
 from __future__ import annotations

@@ -14,11 +14,11 @@ falls 0.5 per unit, fc ∝ M0^(-1/3)). Three plain functions:
   least-squares slopes of log10 Ω0 and log10 fc against magnitude with bootstrap intervals
   over the sample index.
 * :func:`validate_corner_estimator` — checks the estimator on the stochastic simulator, whose
-  true corner is known (:func:`heggs.stochastic.corner_frequency_hz`), and reports the bias.
+  true corner is known (:func:`heggs.simulate.stochastic.corner_frequency_hz`), and reports the bias.
 
-The spectral building blocks are :func:`heggs.spectra.fourier_amplitude_spectrum`,
-:func:`heggs.spectra.konno_ohmachi` and :func:`heggs.spectra.fit_brune`; the bootstrap is
-:func:`heggs.metrics.bootstrap_ci`. Records are (n, 3, n_samples) m/s² in E, N, Z order.
+The spectral building blocks are :func:`heggs.evaluate.spectra.fourier_amplitude_spectrum`,
+:func:`heggs.evaluate.spectra.konno_ohmachi` and :func:`heggs.evaluate.spectra.fit_brune`; the bootstrap is
+:func:`heggs.evaluate.metrics.bootstrap_ci`. Records are (n, 3, n_samples) m/s² in E, N, Z order.
 """
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ from scipy.signal.windows import tukey
 
 from .metrics import bootstrap_ci
 from .spectra import fit_brune, fourier_amplitude_spectrum, konno_ohmachi
-from .stochastic import bandpass_response, corner_frequency_hz, quality_factor
+from ..simulate.stochastic import bandpass_response, corner_frequency_hz, quality_factor
 
 __all__ = [
     "KO_BANDWIDTH",
@@ -110,7 +110,7 @@ def source_spectrum_level(
 
     The Fourier amplitude spectra of E and N are each Konno-Ohmachi smoothed (bandwidth b) onto
     ``N_CENTRES`` log-spaced frequencies, combined as their geometric mean ``sqrt(|E| |N|)``, and
-    fitted with :func:`heggs.spectra.fit_brune` (acceleration model ``Ω0 (2πf)² / (1 + (f/fc)²)
+    fitted with :func:`heggs.evaluate.spectra.fit_brune` (acceleration model ``Ω0 (2πf)² / (1 + (f/fc)²)
     · exp(−π κ f)``, least squares in log10 amplitude) between ``fmin`` and ``fmax``.
 
     Parameters
@@ -126,7 +126,7 @@ def source_spectrum_level(
     bandwidth : Konno-Ohmachi b (default ``KO_BANDWIDTH`` = 40)
     response : optional known amplitude response of the processing, ``response(freqs_hz (F,))
         -> (F,)`` positive inside the band (e.g. the store's zero-phase band-pass,
-        :func:`heggs.stochastic.bandpass_response`); the smoothed spectra are divided by it
+        :func:`heggs.simulate.stochastic.bandpass_response`); the smoothed spectra are divided by it
         before the fit (and returned divided). None = no correction.
 
     Returns
@@ -268,7 +268,7 @@ def magnitude_sweep(
     Band rule: the corner must stay above the band's low edge, otherwise the fit cannot see it
     (and a 1 Hz high-passed store has no energy below it). A ValueError is raised when the
     Brune corner of the largest magnitude for ``REFERENCE_STRESS_DROP_BAR`` = 30 bar and
-    β = 3.5 km/s (:func:`heggs.stochastic.corner_frequency_hz`) is below ``fmin``; for
+    β = 3.5 km/s (:func:`heggs.simulate.stochastic.corner_frequency_hz`) is below ``fmin``; for
     ``fmin`` = 1 Hz that allows M ≤ 4.76 — keep sweeps of a 1 Hz high-passed store at
     M ≤ 4.5 (fc ≈ 1.35 Hz) to leave a margin.
 
@@ -328,7 +328,7 @@ def validate_corner_estimator(
 ) -> pd.DataFrame:
     """Fit simulated records of known corner frequency and report the estimator's bias.
 
-    Records come from :func:`heggs.simulate.simulate_records` at each magnitude with a FIXED
+    Records come from :func:`heggs.simulate.simulator.simulate_records` at each magnitude with a FIXED
     stress drop (``stress_drop_bar``; mechanism, site factor and noise level drawn per record
     from the seeds ``[seed, k]``, k < ``n_records``, the same at every magnitude), for one
     station ``distance_km`` north of the epicentre (35.0° N, 117.0° W, depth 8 km). They are
@@ -341,7 +341,7 @@ def validate_corner_estimator(
     seeds 0-7; fc_ratio = fitted median / true):
 
     * ``correct_bandpass`` (default True): divide the spectra by the simulator's known zero-phase
-      band-pass |H(f)|² (:func:`heggs.stochastic.bandpass_response`, 0.5 at the 1 Hz edge) —
+      band-pass |H(f)|² (:func:`heggs.simulate.stochastic.bandpass_response`, 0.5 at the 1 Hz edge) —
       the same correction applies to records of a 1–45 Hz store. Measured ratios 0.67–0.93 at
       M3, 0.75–0.98 at M3.5, 0.81–1.10 at M4, 0.86–1.31 at M4.5. Without it the high-pass
       pushes the corner up as it nears 1 Hz: 0.80–1.07 at M3 up to 1.23–1.68 at M4.5.
@@ -357,13 +357,13 @@ def validate_corner_estimator(
     window raises the M3 ratio from 0.88 to 1.01, but the M4.5 ratio from 1.14 to 1.38).
 
     Returns a DataFrame, one row per magnitude: ``magnitude``, ``fc_true_hz`` (Brune corner of
-    the simulator, :func:`heggs.stochastic.corner_frequency_hz` with ``cfg.beta_km_s``),
+    the simulator, :func:`heggs.simulate.stochastic.corner_frequency_hz` with ``cfg.beta_km_s``),
     ``fc_fitted_median_hz``, ``fc_ratio`` (fitted median / true), ``omega0_median`` (m·s),
     ``n`` (records). ``cfg`` : :class:`heggs.config.SimulateConfig` (default: its defaults).
     """
-    from .config import SimulateConfig
-    from .simulate import simulate_records
-    from .traveltimes import KM_PER_DEG
+    from ..config import SimulateConfig
+    from ..simulate.simulator import simulate_records
+    from ..traveltimes import KM_PER_DEG
 
     cfg = cfg or SimulateConfig()
     w = cfg.window

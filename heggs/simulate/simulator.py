@@ -1,6 +1,6 @@
 """Stage simulate — scenario records and paired stores from the stochastic point-source method.
 
-The physics lives in :mod:`heggs.stochastic` (Boore 2003); P/S onsets come from
+The physics lives in :mod:`heggs.simulate.stochastic` (Boore 2003); P/S onsets come from
 :mod:`heggs.traveltimes` (TauP tables). This module turns scenarios into records:
 
 * :func:`simulate_record` / :func:`simulate_records` — the baseline generator: one or a batch
@@ -8,7 +8,7 @@ The physics lives in :mod:`heggs.stochastic` (Boore 2003); P/S onsets come from
   and stations, with their exact P/S arrival samples. Deterministic for a seed.
 * :func:`random_events` (uniform in a region, Gutenberg–Richter magnitudes),
   :func:`random_stations`, :func:`read_catalog`, :func:`read_stations` — scenario inputs
-  (from :mod:`heggs.simulate_inputs`, re-exported here).
+  (from :mod:`heggs.simulate.inputs`, re-exported here).
 * :func:`simulate_store` — every event × station pair within range, written as a canonical
   store (SeisBench format, :class:`heggs.store.StoreWriter`) with ``trace_arrivals_source =
   "simulated"`` (exact by construction), one split per event and the provenance (simulator
@@ -32,16 +32,16 @@ from typing import Any, Sequence
 import numpy as np
 import pandas as pd
 
-from . import __version__
-from .config import SimulateConfig, to_dict
-from .store import UNITS_PHYSICAL, StoreWriter, assign_splits
+from .. import __version__
+from ..config import SimulateConfig, to_dict
+from ..store import UNITS_PHYSICAL, StoreWriter, assign_splits
 from .stochastic import corner_frequency_hz, effective_radiation, radiation_pattern, synthesize
-from .simulate_inputs import (  # noqa: F401  (re-exported: the simulator's scenario API)
+from .inputs import (  # noqa: F401  (re-exported: the simulator's scenario API)
     _BASE_ORIGIN, _check_coords, gutenberg_richter, random_events, random_stations, read_catalog, read_stations)
-from .traveltimes import KM_PER_DEG, get_table
+from ..traveltimes import KM_PER_DEG, get_table
 
 _EVENT, _STATION, _RECORD = 1, 2, 3
-SIMULATOR = f"heggs.simulate {__version__} (stochastic point source, Boore 2003)"
+SIMULATOR = f"heggs.simulate.simulator {__version__} (stochastic point source, Boore 2003)"
 
 
 # --- geometry ---------------------------------------------------------------------------------
@@ -271,7 +271,7 @@ def select_pairs(events: pd.DataFrame, stations: pd.DataFrame, cfg: SimulateConf
 
 def _simulate_chunk(task: dict) -> tuple[np.ndarray, dict]:
     """Worker: one batch of records (plain arrays in, waveforms and arrivals out)."""
-    from .config import from_dict
+    from ..config import from_dict
 
     cfg = from_dict(SimulateConfig, task["cfg"])
     seeds = [[task["seed"], _RECORD, int(e), int(s)] for e, s in zip(task["event_index"], task["station_index"])]

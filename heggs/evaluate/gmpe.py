@@ -15,7 +15,7 @@ Magnitudes: all four NGA-West2 models are moment-magnitude (Mw) models. HEGGS st
 catalogue magnitude with its type (ML, Mj, Mw …); every function here takes
 ``magnitude_type`` and warns when a non-Mw magnitude is used as an Mw proxy, and every result
 records which magnitude type was used. PGA is in g (the GMPEs' unit; divide m/s² by
-:data:`heggs.metrics.G`) and is the RotD50 horizontal component.
+:data:`heggs.evaluate.metrics.G`) and is the RotD50 horizontal component.
 """
 
 from __future__ import annotations

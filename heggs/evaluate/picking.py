@@ -1,7 +1,7 @@
 """Stage: evaluation metrics — P and S arrival picking of real and generated records.
 
 The arrival-time metric of the HEGGS paper picks P and S on the generated and on the real
-target record with the same picker and compares the times (:func:`heggs.metrics.
+target record with the same picker and compares the times (:func:`heggs.evaluate.metrics.
 arrival_errors`). Pickers: EQTransformer (default, as in the paper) and PhaseNet through
 SeisBench (optional dependency, imported lazily), or a classical AR-AIC + STA/LTA picker
 (``obspy.signal.trigger.ar_pick``).
@@ -17,7 +17,7 @@ the threshold; otherwise the pick is NaN (the pick rate reports how often that h
 The converted PhaseNet weights pick ~0.03 s late in SeisBench's 3001-sample window; that
 shift is subtracted by default (``time_shift_s``, see docs/metrics.md).
 
-Validation against analyst picks: ``python -m heggs.picking --validate
+Validation against analyst picks: ``python -m heggs.evaluate.picking --validate
 ../shared/data/phasenet_ncedc_picks``.
 """
 
@@ -438,7 +438,7 @@ def validate(
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m heggs.picking", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m heggs.evaluate.picking", description=__doc__.split("\n\n")[0])
     parser.add_argument("--validate", metavar="PATH", required=True, help="phasenet_ncedc_picks folder")
     parser.add_argument("--pickers", default=",".join(PICKERS), help="comma-separated list")
     parser.add_argument("--n-records", type=int, default=None, help="random subset (default: all)")

@@ -1,11 +1,11 @@
 """Stage 1 — archive adapters: source-specific glue between real archives and ingest.
 
 An adapter walks one archive (a folder laid out the way its source publishes it) and yields,
-lazily, :class:`heggs.records.RawRecord` (one instrument at one station for one event, raw
+lazily, :class:`heggs.ingest.records.RawRecord` (one instrument at one station for one event, raw
 channels in the file's units, with whatever station / response / event metadata the source
-has) or :class:`heggs.records.Skip` (an input that cannot become a record, with its reason).
+has) or :class:`heggs.ingest.records.Skip` (an input that cannot become a record, with its reason).
 Adapters never process waveforms: units, rotation, band, resampling, window, validity,
-arrivals, catalog association and the report belong to :func:`heggs.ingest.ingest`.
+arrivals, catalog association and the report belong to :func:`heggs.ingest.run.ingest`.
 
 ``ADAPTERS`` maps a source kind to its adapter; :func:`detect_kind` recognises a layout from
 its files. Kinds:
@@ -18,12 +18,12 @@ its files. Kinds:
 ``iceland_dike``      QuakeMigrate output: ``<id>.m`` MSEED, ``<id>.event``, ``<id>.picks``,
                       ``*_stations.txt``.
 ``bayesisola``        ISOLA inputs: SAC + ``event.isl`` + ``network.stn`` + ``pzfiles/*.pz``
-                      (:mod:`heggs.archives_isola`; PZ files -> Inventory, records in m/s²).
+                      (:mod:`heggs.ingest.isola`; PZ files -> Inventory, records in m/s²).
 ``pysep``             MSEED + StationXML + QuakeML in one folder (recursively).
 ``seisbench``         an existing SeisBench-format dataset (``metadata.csv`` + ``waveforms.hdf5``;
-                      :mod:`heggs.archives_seisbench`).
+                      :mod:`heggs.ingest.seisbench`).
 
-gmprocess lives in :mod:`heggs.archives_gmprocess` (with the CWB reader :mod:`heggs.cwb`).
+gmprocess lives in :mod:`heggs.ingest.gmprocess` (with the CWB reader :mod:`heggs.ingest.cwb`).
 """
 
 from __future__ import annotations
@@ -149,7 +149,7 @@ def eqcorrscan_alpine_records(root: str | Path, include_sac: bool = True) -> Ite
     """Records of a SEISAN-style archive (EQcorrscan's Alpine Fault test data layout).
 
     Every Nordic S-file under ``root/REA`` gives the event (origin, hypocentre, magnitude, P/S
-    picks, via :func:`heggs.catalog.read_nordic`) and names its WAV file(s) under ``root/WAV``;
+    picks, via :func:`heggs.ingest.catalog.read_nordic`) and names its WAV file(s) under ``root/WAV``;
     each instrument in a WAV file becomes one record in counts (no response: the two RESP files
     in the test data cover one channel each, so a three-component record cannot be converted;
     they are not used). An event located twice (two S-files) yields the records of both WAV
@@ -358,13 +358,13 @@ def iceland_dike_records(root: str | Path) -> Iterator[Item]:
 def pysep_records(root: str | Path) -> Iterator[Item]:
     """Records of folders holding MSEED + StationXML (+ QuakeML) files, as PySEP writes them.
 
-    This is :func:`heggs.scan.scan_archive` on ``root``: each folder's StationXML gives the
+    This is :func:`heggs.ingest.generic.scan_archive` on ``root``: each folder's StationXML gives the
     inventory (counts with response) and its single-event QuakeML the event; a sub-folder
     without its own event file inherits the parent's event only for traces within an hour of
     its origin (PySEP's ``test_12Z_data`` belongs to another day: ``event=None``, so ingest
     associates it by time or reports "no event match").
     """
-    from .scan import scan_archive
+    from .generic import scan_archive
 
     root = Path(root)
     if not any(p.suffix.lower() in (".mseed", ".ms", ".miniseed") for p in root.rglob("*")):
@@ -376,22 +376,22 @@ def pysep_records(root: str | Path) -> Iterator[Item]:
 
 
 def bayesisola_records(root: str | Path, **kw) -> Iterator[Item]:
-    """See :func:`heggs.archives_isola.bayesisola_records`."""
-    from .archives_isola import bayesisola_records as impl
+    """See :func:`heggs.ingest.isola.bayesisola_records`."""
+    from .isola import bayesisola_records as impl
 
     yield from impl(root, **kw)
 
 
 def gmprocess_records(root: str | Path, **kw) -> Iterator[Item]:
-    """See :func:`heggs.archives_gmprocess.gmprocess_records`."""
-    from .archives_gmprocess import gmprocess_records as impl
+    """See :func:`heggs.ingest.gmprocess.gmprocess_records`."""
+    from .gmprocess import gmprocess_records as impl
 
     yield from impl(root, **kw)
 
 
 def seisbench_records(root: str | Path, **kw) -> Iterator[Item]:
-    """See :func:`heggs.archives_seisbench.seisbench_records`."""
-    from .archives_seisbench import seisbench_records as impl
+    """See :func:`heggs.ingest.seisbench.seisbench_records`."""
+    from .seisbench import seisbench_records as impl
 
     yield from impl(root, **kw)
 
@@ -455,7 +455,7 @@ def source_catalog(path: str | Path, kind: str | None = None) -> list[EventInfo]
     """
     kind = kind or detect_kind(path)
     if kind == "gmprocess":
-        from .archives_gmprocess import gmprocess_catalog
+        from .gmprocess import gmprocess_catalog
 
         return gmprocess_catalog(path)
     return []
