@@ -1,4 +1,4 @@
-"""Scenario inputs (guard rails) and generated-record export (round trips through ObsPy/SeisBench)."""
+"""Scenario inputs (guard rails) and writing generated records (heggs.output; round trips through ObsPy/SeisBench)."""
 
 import warnings
 
