@@ -11,6 +11,43 @@ from pathlib import Path
 import click
 
 from . import __version__
+from .config import DEFAULT_ORIGIN_TIME
+
+
+class _AliasOption(click.Option):
+    """An option whose old spellings (``old_names``) still work but are not listed in ``--help``."""
+
+    def __init__(self, *args, old_names: tuple[str, ...] = (), **kwargs):
+        self.old_names = tuple(old_names)
+        super().__init__(*args, **kwargs)
+
+    def _without_old(self, method, ctx):
+        shown = self.opts
+        self.opts = [o for o in shown if o not in self.old_names]
+        try:
+            return method(ctx)
+        finally:
+            self.opts = shown
+
+    def get_help_record(self, ctx):
+        return self._without_old(super().get_help_record, ctx)
+
+    def get_error_hint(self, ctx):
+        return self._without_old(super().get_error_hint, ctx)
+
+
+def _renamed(new: str):
+    """Callback of a hidden option that was renamed: using it is an error naming ``new``."""
+
+    def callback(ctx, param, value):
+        if value is not None:
+            raise click.UsageError(f"{param.opts[0]} was renamed {new} (in 'heggs {ctx.info_name}')", ctx=ctx)
+
+    return callback
+
+
+#: the progress-bar flag of every command (``--quiet``: old name in ingest and generate)
+NO_PROGRESS_HELP = "No progress bar."
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -78,7 +115,7 @@ def _ingest_items(kinds, stations, events):
 @click.option("--config", "config_file", type=click.Path(exists=True, dir_okay=False),
               help="IngestConfig JSON (window flags given here override its window).")
 @click.option("--workers", default=1, show_default=True, type=click.IntRange(1))
-@click.option("--quiet", is_flag=True, help="No progress bar.")
+@click.option("--no-progress", "--quiet", "quiet", cls=_AliasOption, old_names=("--quiet",), is_flag=True, help=NO_PROGRESS_HELP)
 def ingest_cmd(paths, out, kind, catalogs, stations, events, length_s, offset_s, rate, components, band_min,
                band_max, config_file, workers, quiet) -> None:
     """Turn raw archives into a canonical HEGGS store (SeisBench format).
@@ -200,16 +237,18 @@ def _floats(text: str, n: int, what: str) -> list[float]:
 @click.option("--n-stations", type=int, help="random stations in --region")
 @click.option("--event", help="single record: LAT,LON,DEPTH_KM,MW")
 @click.option("--station", help="single record: LAT,LON")
-@click.option("--origin-time", default="2020-01-01T00:00:00", show_default=True,
+@click.option("--origin-time", default=DEFAULT_ORIGIN_TIME, show_default=True,
               help="single record: origin time (UTC, ISO 8601); the record starts there")
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--workers", type=int, default=1, show_default=True, help="processes")
-@click.option("--model", default=None, help="1-D velocity model: TauP name (iasp91) or a .tvel/.nd file")
+@click.option("--velocity-model", "velocity_model", default=None,
+              help="1-D velocity model: TauP name (iasp91) or a .tvel/.nd file [the config's, iasp91]")
+@click.option("--model", hidden=True, expose_value=False, callback=_renamed("--velocity-model"))
 @click.option("--config", "config_path", type=click.Path(exists=True, dir_okay=False),
               help="SimulateConfig JSON (partial; unknown keys are errors)")
-@click.option("--no-progress", is_flag=True, help="hide the progress bar")
+@click.option("--no-progress", is_flag=True, help=NO_PROGRESS_HELP)
 def simulate_cmd(out, catalog, n_events, region, mag_min, mag_max, b_value, stations_csv, n_stations, event, station,
-                 origin_time, seed, workers, model, config_path, no_progress):
+                 origin_time, seed, workers, velocity_model, config_path, no_progress):
     """Stochastic point-source simulation (Boore 2003): a paired store, or one record.
 
     \b
@@ -223,8 +262,8 @@ def simulate_cmd(out, catalog, n_events, region, mag_min, mag_max, b_value, stat
     from .simulate import simulator as sim
 
     cfg = load(SimulateConfig, config_path) if config_path else SimulateConfig()
-    if model:
-        cfg.velocity_model = model
+    if velocity_model:
+        cfg.velocity_model = velocity_model
     try:
         if event or station:
             if not (event and station):
@@ -285,11 +324,16 @@ def _latlon(text: str, what: str) -> tuple[float, float]:
 
 
 @main.command("generate")
-@click.option("--model", "model_path", type=click.Path(), default=None, help="Checkpoint or run folder (default: the bundled default model).")
+@click.option("--model", "model_path", type=click.Path(exists=True), default=None,
+              help="Checkpoint or run folder (default: the bundled default model).")
 @click.option("--event", "event", default=None, metavar="LAT,LON,DEPTH_KM,MAG", help="Scenario event.")
 @click.option("--station", "station", default=None, metavar="LAT,LON", help="Target station.")
-@click.option("--origin-time", default=None, help="Origin time (ISO 8601, UTC); records start here.")
-@click.option("--scenarios", type=click.Path(), default=None, help="CSV of scenarios, one row each (see docs).")
+@click.option("--origin-time", default=DEFAULT_ORIGIN_TIME, show_default=True,
+              help="Origin time (ISO 8601, UTC); records start at origin + the model's window offset.")
+@click.option("--scenarios", type=click.Path(dir_okay=False), default=None,
+              help="CSV of scenarios, one row each. Columns (header, any case): station_lat, station_lon, event_lat, "
+                   "event_lon (deg), event_depth_km (km, down), magnitude; optional origin_time (ISO 8601 UTC), "
+                   "n_records, seed, network, station, event_id, magnitude_type. Details: docs/generate.md.")
 @click.option("--section", is_flag=True, help="Virtual stations along a line (or grid) for --event.")
 @click.option("--azimuth", type=float, default=0.0, show_default=True, help="Section line azimuth (deg from north).")
 @click.option("--max-distance", type=float, default=100.0, show_default=True, help="Section length / grid half-width (km).")
@@ -297,22 +341,24 @@ def _latlon(text: str, what: str) -> tuple[float, float]:
 @click.option("--grid", is_flag=True, help="Section on a grid instead of a line.")
 @click.option("--source", "source", type=click.Path(), default=None, help="Real record of the same event (imputation).")
 @click.option("--source-station", default=None, metavar="LAT,LON", help="Source station coordinates (unless in its headers).")
-@click.option("--source-inventory", type=click.Path(), default=None, help="StationXML of the source (response, coordinates).")
+@click.option("--source-inventory", type=click.Path(exists=True, dir_okay=False), default=None, help="StationXML of the source (response, coordinates).")
 @click.option("--source-units", type=click.Choice(["counts", "m/s2", "cm/s2", "m/s", "cm/s"]), default=None)
-@click.option("-n", "--samples", type=int, default=1, show_default=True, help="Ensemble members per target.")
+@click.option("-n", "--n-records", "--samples", "n_records", cls=_AliasOption, old_names=("--samples",),
+              type=click.IntRange(min=1), default=1, show_default=True, help="Records (ensemble members) per target.")
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--steps", type=int, default=None, help="Sampler steps (default: the model's).")
 @click.option("--t-start", type=int, default=None, help="Start noise level with --source (default: the model's).")
-@click.option("--batch-size", type=int, default=16, show_default=True)
+@click.option("--batch-size", type=click.IntRange(min=1), default=16, show_default=True)
 @click.option("--format", "fmt", type=click.Choice(["mseed", "sac", "hdf5", "seisbench"]), default="mseed", show_default=True)
-@click.option("--out", "out", type=click.Path(), required=True, help="Output folder.")
+@click.option("--out", "out", type=click.Path(file_okay=False), required=True, help="Output folder.")
 @click.option("--png/--no-png", default=True, show_default=True, help="A PNG per scenario (and a record section with --section).")
 @click.option("--strict", is_flag=True, help="Refuse targets outside the model's training ranges instead of warning.")
 @click.option("--device", default="auto", show_default=True)
-@click.option("--quiet", is_flag=True)
+@click.option("--no-progress", "--quiet", "no_progress", cls=_AliasOption, old_names=("--quiet",), is_flag=True,
+              help=NO_PROGRESS_HELP)
 def generate_cmd(model_path, event, station, origin_time, scenarios, section, azimuth, max_distance, n_stations, grid,
-                 source, source_station, source_inventory, source_units, samples, seed, steps, t_start, batch_size,
-                 fmt, out, png, strict, device, quiet):
+                 source, source_station, source_inventory, source_units, n_records, seed, steps, t_start, batch_size,
+                 fmt, out, png, strict, device, no_progress):
     """Generate records for scenarios: one (--event/--station), many (--scenarios CSV), a section
     (--section), with or without a real --source record of the same event.
 
@@ -320,7 +366,7 @@ def generate_cmd(model_path, event, station, origin_time, scenarios, section, az
     Large CSVs over several processes/GPUs (each takes every N-th row):
     torchrun --nproc_per_node 4 -m heggs.cli generate --scenarios big.csv --format hdf5 --out gen/
     """
-    from .generate import HEGGS
+    # every argument is checked here, before torch and the model load (seconds)
     from .scenario import ScenarioError, make_target, read_scenarios, section_targets
 
     out_dir = Path(out)
@@ -328,7 +374,7 @@ def generate_cmd(model_path, event, station, origin_time, scenarios, section, az
         if scenarios:
             if event or station or section:
                 raise click.UsageError("--scenarios cannot be combined with --event/--station/--section")
-            rows = read_scenarios(scenarios, default_samples=samples, default_seed=seed)
+            rows = read_scenarios(scenarios, default_records=n_records, default_seed=seed)
         else:
             if not event:
                 raise click.UsageError("give --event LAT,LON,DEPTH_KM,MAG (with --station or --section) or --scenarios CSV")
@@ -337,7 +383,7 @@ def generate_cmd(model_path, event, station, origin_time, scenarios, section, az
             except ValueError:
                 raise click.BadParameter(f"--event must be LAT,LON,DEPTH_KM,MAG, got {event!r}") from None
             base = dict(event_lat=elat, event_lon=elon, event_depth_km=edep, magnitude=mag, origin_time=origin_time,
-                        n_samples=samples, seed=seed)
+                        n_records=n_records, seed=seed)
             if section:
                 ev = make_target(station_lat=elat, station_lon=elon, **base)
                 rows = section_targets(ev, azimuth_deg=azimuth, max_distance_km=max_distance, n_stations=n_stations, grid=grid)
@@ -350,6 +396,12 @@ def generate_cmd(model_path, event, station, origin_time, scenarios, section, az
         raise click.ClickException(str(e)) from None
     if source and scenarios:
         raise click.UsageError("--source applies to --event scenarios (one event); use the Python API for several")
+    src_station = _latlon(source_station, "--source-station") if source_station else None
+    for folder in (out_dir, *out_dir.absolute().parents):  # the first existing one must be a folder
+        if folder.exists():
+            if not folder.is_dir():
+                raise click.BadParameter(f"{folder} exists and is not a folder", param_hint="--out")
+            break
 
     # under torchrun each process takes every WORLD_SIZE-th target (no collectives needed)
     import os
@@ -363,6 +415,8 @@ def generate_cmd(model_path, event, station, origin_time, scenarios, section, az
             import torch
 
             device = f"cuda:{int(os.environ.get('LOCAL_RANK', 0))}" if torch.cuda.is_available() else "cpu"
+    from .generate import HEGGS
+
     try:
         model = HEGGS.load(model_path, device=device)
     except (FileNotFoundError, ValueError) as e:
@@ -371,17 +425,18 @@ def generate_cmd(model_path, event, station, origin_time, scenarios, section, az
     if source:
         try:
             first = next(r for r in rows if not isinstance(r, Exception))
-            src = model.prepare_source(source, first,
-                                       _latlon(source_station, "--source-station") if source_station else None,
-                                       source_units, source_inventory)
+            src = model.prepare_source(source, first, src_station, source_units, source_inventory)
         except ScenarioError as e:
             raise click.ClickException(str(e)) from None
-    out_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise click.BadParameter(f"cannot create the output folder {out_dir}: {e.strerror or e}", param_hint="--out") from None
     from .generate import run_scenarios
 
     files, errors = run_scenarios(model, rows, out_dir, fmt=fmt, source=src, steps=steps, t_start=t_start,
-                                  batch_size=batch_size, strict=strict, png=png, section=section, progress=not quiet,
-                                 shard=shard)
+                                  batch_size=batch_size, strict=strict, png=png, section=section,
+                                  progress=not no_progress, shard=shard)
     for e in errors:
         click.echo(f"error: {e}", err=True)
     click.echo(f"wrote {len(files)} file(s) to {out_dir}" + (f"; {len(errors)} target(s) failed" if errors else ""))
@@ -409,7 +464,7 @@ def generate_cmd(model_path, event, station, origin_time, scenarios, section, az
 @click.option("--amp", type=click.Choice(["auto", "bf16", "off"]), help="bf16 autocast (auto: on CUDA only).")
 @click.option("--resume", is_flag=True, help="Continue from the newest checkpoint in --out.")
 @click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda (under torchrun: one GPU per process).")
-@click.option("--no-progress", is_flag=True, help="No progress bar.")
+@click.option("--no-progress", is_flag=True, help=NO_PROGRESS_HELP)
 def train_cmd(data, out, config_path, preset, steps, batch_size, lr, grad_accum, checkpoint_interval,
               log_interval, seed, num_workers, amp, resume, device, no_progress) -> None:
     """Train a HEGGS model on a store (one process, or many under torchrun).
@@ -518,7 +573,8 @@ def _named_models(specs: tuple[str, ...]) -> list[tuple[str, str]]:
 @click.option("--out", required=True, type=click.Path(file_okay=False), help="Report folder.")
 @click.option("--config", "config_path", type=click.Path(exists=True, dir_okay=False), default=None,
               help="EvalConfig JSON (flags given here override it).")
-@click.option("-n", "--samples", type=int, default=None, help="Generated records per target and mode [3].")
+@click.option("-n", "--n-records", "--samples", "n_records", cls=_AliasOption, old_names=("--samples",),
+              type=click.IntRange(min=1), default=None, help="Generated records per target and mode [3].")
 @click.option("--steps", type=int, default=None, help="Sampler steps (default: each model's).")
 @click.option("--max-targets", type=int, default=None, help="Cap on test targets, whole events [all].")
 @click.option("--picker", type=click.Choice(["eqtransformer", "phasenet", "classical"]), default=None,
@@ -531,8 +587,8 @@ def _named_models(specs: tuple[str, ...]) -> list[tuple[str, str]]:
 @click.option("--no-sweep", is_flag=True, help="Skip the magnitude sweep.")
 @click.option("--reuse", is_flag=True, help="Reuse generators already evaluated in --out (add a model to a report).")
 @click.option("--device", default="auto", show_default=True)
-@click.option("--no-progress", is_flag=True)
-def evaluate_cmd(models, stochastic, data, split, out, config_path, samples, steps, max_targets, picker, picker_weights,
+@click.option("--no-progress", is_flag=True, help=NO_PROGRESS_HELP)
+def evaluate_cmd(models, stochastic, data, split, out, config_path, n_records, steps, max_targets, picker, picker_weights,
                  gmpes, vs30, n_boot, seed, no_sweep, reuse, device, no_progress) -> None:
     """Score generated records against the real test records, side by side for several models.
 
@@ -542,12 +598,12 @@ def evaluate_cmd(models, stochastic, data, split, out, config_path, samples, ste
     per model rows.csv / summary.json / record sections. Definitions: docs/metrics.md.
     """
     from . import config as C
-    from .evaluate.scoring import ModelGenerator, StochasticGenerator
-    from .generate import HEGGS
-    from .evaluate.report import run_evaluation
 
-    cfg = C.load(C.EvalConfig, config_path) if config_path else C.EvalConfig()
-    overrides = {"split": split, "n_samples": samples, "steps": steps, "max_targets": max_targets, "picker": picker,
+    try:
+        cfg = C.load(C.EvalConfig, config_path) if config_path else C.EvalConfig()
+    except ValueError as e:
+        raise click.BadParameter(str(e), param_hint="--config") from None
+    overrides = {"split": split, "n_records": n_records, "steps": steps, "max_targets": max_targets, "picker": picker,
                  "picker_weights": picker_weights, "v_s30_m_s": vs30, "n_boot": n_boot, "seed": seed}
     for key, value in overrides.items():
         if value is not None:
@@ -556,8 +612,13 @@ def evaluate_cmd(models, stochastic, data, split, out, config_path, samples, ste
         cfg.gmpe_models = tuple(gmpes)
     if not models and not stochastic:
         raise click.UsageError("nothing to evaluate: give --model (repeatable) and/or --stochastic")
+    named = _named_models(models)
+    from .evaluate.run import evaluate
+    from .evaluate.scoring import ModelGenerator, StochasticGenerator
+    from .generate import HEGGS
+
     gens = []
-    for name, path in _named_models(models):
+    for name, path in named:
         try:
             gens.append(ModelGenerator(HEGGS.load(None if path == "default" else path, device=device), name))
         except (FileNotFoundError, ValueError) as e:
@@ -565,7 +626,7 @@ def evaluate_cmd(models, stochastic, data, split, out, config_path, samples, ste
     if stochastic:
         gens.append(StochasticGenerator())
     try:
-        report = run_evaluation(gens, data, cfg, out, reuse=reuse, progress=not no_progress, sweep=not no_sweep)
+        report = evaluate(gens, data, cfg, out, reuse=reuse, progress=not no_progress, sweep=not no_sweep)
     except ValueError as e:
         raise click.ClickException(str(e)) from e
     click.echo(f"report: {report}")

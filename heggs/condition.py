@@ -1,6 +1,6 @@
 """Stage 2a — the minimal condition of a record: 11 features and their normaliser.
 
-The condition of a record (DESIGN.md §2) is where its station is and where, how deep and how
+The condition of a record (docs/data-contract.md) is where its station is and where, how deep and how
 large its event is, plus the path between them: station lat/lon, epicentre lat/lon, depth,
 magnitude, epicentral distance and sin/cos of azimuth and back-azimuth. Stored records
 (:func:`condition_features`) and scenario inputs (:func:`condition_vector`) go through the same
@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 from obspy.geodetics import gps2dist_azimuth
 
-#: The 11 condition features, in order (DESIGN.md §2). Units: degrees, km, magnitude units.
+#: The 11 condition features, in order (docs/data-contract.md). Units: degrees, km, magnitude units.
 FEATURE_NAMES: tuple[str, ...] = (
     "station_latitude_deg",
     "station_longitude_deg",

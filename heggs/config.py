@@ -9,6 +9,7 @@ these into objects; building blocks take plain arguments.
 from __future__ import annotations
 
 import dataclasses
+import warnings
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -73,14 +74,34 @@ class IngestConfig:
     margin_s: float = 20.0
 
 
+#: Default origin time (UTC, ISO 8601) of a scenario or simulated record given none
+#: (``heggs generate --origin-time``, ``heggs simulate --origin-time``, :class:`heggs.scenario.Target`).
+DEFAULT_ORIGIN_TIME = "2020-01-01T00:00:00"
+
+
+#: Renamed config keys still read, with a DeprecationWarning: class name -> {old key: new key}.
+RENAMED_KEYS: dict[str, dict[str, str]] = {
+    "EvalConfig": {"n_samples": "n_records", "sweep_samples": "sweep_records"},
+}
+
+
 def _from_dict(cls: type[T], data: dict[str, Any]) -> T:
     """Build dataclass ``cls`` from a (possibly nested, possibly partial) dict.
 
-    Unknown keys raise ``ValueError`` naming the key, so typos in user configs are caught.
+    Unknown keys raise ``ValueError`` naming the key, so typos in user configs are caught; the
+    old names of renamed keys (:data:`RENAMED_KEYS`) are read with a ``DeprecationWarning``.
     """
     fields = {f.name: f for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
     kwargs: dict[str, Any] = {}
+    renamed = RENAMED_KEYS.get(cls.__name__, {})
     for key, value in data.items():
+        if key in renamed and key not in fields:
+            new = renamed[key]
+            if new in data:
+                raise ValueError(f"config for {cls.__name__} has both {key!r} (old name) and {new!r}; keep {new!r}")
+            warnings.warn(f"config key {key!r} of {cls.__name__} is deprecated: it is now {new!r}",
+                          DeprecationWarning, stacklevel=3)
+            key = new
         if key not in fields:
             raise ValueError(f"unknown config key {key!r} for {cls.__name__}; known: {sorted(fields)}")
         f = fields[key]
@@ -420,16 +441,16 @@ class SimulateConfig:
 
 @dataclass
 class EvalConfig:
-    """What ``heggs evaluate`` computes (see ``heggs/evaluate.py`` and docs/metrics.md).
+    """What ``heggs evaluate`` computes (see :mod:`heggs.evaluate.run` and docs/metrics.md).
 
-    Every target record of ``split`` is generated ``n_samples`` times in each of ``modes``:
+    Every target record of ``split`` is generated ``n_records`` times in each of ``modes``:
     ``with_source`` (imputation from another station of the same event, drawn with ``seed``)
     and ``without_source`` (pure noise with the target condition).
     """
 
     split: str = "test"
     #: generated records per target and mode
-    n_samples: int = 3
+    n_records: int = 3
     modes: tuple[str, ...] = ("with_source", "without_source")
     #: sampler steps (None: the model's default) and start level with a source (None: default)
     steps: int | None = None
@@ -445,9 +466,9 @@ class EvalConfig:
     #: bootstrap replicates (resampling events) and confidence level
     n_boot: int = 1000
     level: float = 0.95
-    #: magnitude sweep: magnitudes (<= 4.5 for a 1 Hz high-passed store) and samples each
+    #: magnitude sweep: magnitudes (<= 4.5 for a 1 Hz high-passed store) and records each
     sweep_magnitudes: tuple[float, ...] = (3.0, 3.5, 4.0, 4.5)
-    sweep_samples: int = 4
+    sweep_records: int = 4
     #: record sections: at most this many test events (largest first; 0 = none)
     max_sections: int = 4
     batch_size: int = 16

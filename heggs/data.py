@@ -4,7 +4,7 @@ This stage turns a canonical store (``heggs.store``; any SeisBench-format datase
 into what the model trains on:
 
 * :func:`condition_features` / :func:`condition_vector` — the 11-feature minimal condition of a
-  record (DESIGN.md §2), the same code path for stored records and for scenario inputs, and
+  record (docs/data-contract.md), the same code path for stored records and for scenario inputs, and
   :class:`ConditionNormalizer` — per-feature standardisation fitted on the TRAINING split only
   and saved with the model as JSON (never hard-coded statistics). Both live in
   ``heggs.condition`` and are re-exported here.

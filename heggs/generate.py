@@ -3,7 +3,7 @@
 >>> from heggs import HEGGS
 >>> model = HEGGS.load("runs/mymodel")          # a checkpoint or run folder; None = default model
 >>> target = make_target(station_lat=35.7, station_lon=-117.5, event_lat=35.77,
-...                      event_lon=-117.6, event_depth_km=8, magnitude=4.2, n_samples=5)
+...                      event_lon=-117.6, event_depth_km=8, magnitude=4.2, n_records=5)
 >>> streams = model.generate(target)           # 5 ObsPy Streams (E, N, Z) in m/s²
 >>> streams = model.generate(target, source=obspy.read("src.mseed"), source_station=(35.9, -117.7))
 
@@ -12,6 +12,11 @@ event or a station nobody recorded). With a source record of the SAME event (imp
 record is processed exactly as at ingest (units, rotation, band, resampling, window), encoded,
 noised to the model's start level and denoised with the target condition. Each ensemble member
 ``k`` of a target uses seed ``target.seed + k``; outputs do not depend on batch composition.
+
+Every path from conditions to waveforms — :meth:`HEGGS.generate`, :func:`run_scenarios`, the
+evaluation (:class:`heggs.evaluate.scoring.ModelGenerator`) and the amplitude calibration
+(:func:`heggs.evaluate.calibration.fit_output_gain`) — goes through :meth:`HEGGS.waveforms`:
+normalise the raw conditions, batch, run the network, apply the output gain.
 """
 
 from __future__ import annotations
@@ -50,6 +55,36 @@ class SourceRecord:
     band_max_hz: float
     station: StationInfo
     units: str
+
+
+@dataclass
+class SourceBatch:
+    """Source records for :meth:`HEGGS.waveforms`, row by row or one row for every target.
+
+    Each array has a leading axis of length n (one source per generated record) or 1 (the same
+    source for every record). waveforms : (n|1, n_components, n_samples) float32 in store units;
+    conditions : (n|1, 11) RAW condition features (:func:`heggs.condition.condition_vector`) of
+    the source station with the target event; valid : (n|1, 2) int valid ``[start, end)``
+    samples; band_max_hz : (n|1,) upper band edges, Hz.
+    """
+
+    waveforms: np.ndarray
+    conditions: np.ndarray
+    valid: np.ndarray
+    band_max_hz: np.ndarray
+
+    @classmethod
+    def from_record(cls, record: SourceRecord, condition: np.ndarray) -> "SourceBatch":
+        """One processed source record (``condition``: its (11,) raw features) for every row."""
+        return cls(np.asarray(record.waveform, dtype=np.float32)[None], np.asarray(condition, dtype=np.float64)[None],
+                   np.asarray([record.valid], dtype=np.int64), np.asarray([record.band_max_hz], dtype=np.float32))
+
+    def rows(self, start: int, stop: int) -> "SourceBatch":
+        """Rows ``start:stop`` (a one-row batch is repeated to ``stop - start`` rows)."""
+        def take(a: np.ndarray) -> np.ndarray:
+            return np.repeat(a, stop - start, 0) if len(a) == 1 else a[start:stop]
+
+        return SourceBatch(take(self.waveforms), take(self.conditions), take(self.valid), take(self.band_max_hz))
 
 
 class HEGGS:
@@ -181,10 +216,53 @@ class HEGGS:
         return StationInfo(tr.stats.network, tr.stats.station, tr.stats.location, lat, lon)
 
     # ------------------------------------------------------------------ generation
-    def _conditions(self, targets: Sequence[Target]) -> np.ndarray:
-        raw = np.stack([condition_vector(t.station_lat, t.station_lon, t.event_lat, t.event_lon,
-                                         t.event_depth_km, t.magnitude) for t in targets])
-        return self.normalizer.transform(raw).astype(np.float32)
+    def waveforms(
+        self,
+        conditions: np.ndarray,
+        seeds: Sequence[int],
+        source: SourceBatch | None = None,
+        steps: int | None = None,
+        t_start: int | None = None,
+        batch_size: int = 16,
+        progress: bool = False,
+    ) -> np.ndarray:
+        """The one path from conditions to waveforms: normalise, batch, run the network, apply the gain.
+
+        conditions : (n, 11) RAW condition features (:func:`heggs.condition.condition_vector` /
+            :func:`heggs.condition.condition_features`); the model's normaliser is applied here.
+        seeds : n ints, one per record; a record depends only on its inputs and seed, never on
+            the batch it is generated in.
+        source : source records (imputation) or None (pure noise with the target condition).
+        steps : sampler steps (None: the model's); t_start : start level with a source (None:
+            the model's; ignored without source).
+        Returns (n, n_components, n_samples) float32 in the model's units (m/s² for
+        physical-unit models), multiplied by :attr:`output_gain`.
+        """
+        raw = np.asarray(conditions, dtype=np.float64).reshape(-1, 11)
+        seeds = [int(s) for s in seeds]
+        if len(seeds) != len(raw):
+            raise ValueError(f"need one seed per condition row: {len(seeds)} seeds for {len(raw)} rows")
+        c_all = self.normalizer.transform(raw).astype(np.float32)
+        out = np.empty((len(raw), len(self.components), self.n_samples), dtype=np.float32)
+        bar = tqdm(total=len(raw), desc="generating", unit="rec", disable=not progress)
+        step = max(1, int(batch_size))
+        for i in range(0, len(raw), step):
+            b = min(step, len(raw) - i)
+            kw: dict[str, Any] = {}
+            if source is not None:
+                rows = source.rows(i, i + b)
+                kw = dict(
+                    src=torch.from_numpy(np.ascontiguousarray(rows.waveforms, dtype=np.float32)),
+                    c_src=torch.from_numpy(self.normalizer.transform(rows.conditions).astype(np.float32)),
+                    src_valid=torch.from_numpy(np.ascontiguousarray(rows.valid, dtype=np.int64)),
+                    src_band_max_hz=torch.from_numpy(np.ascontiguousarray(rows.band_max_hz, dtype=np.float32)),
+                    t_start=t_start,
+                )
+            w = self.net.generate(torch.from_numpy(c_all[i:i + b]), seeds[i:i + b], steps=steps, **kw)
+            out[i:i + b] = w.cpu().numpy() * self.output_gain
+            bar.update(b)
+        bar.close()
+        return out
 
     def generate_arrays(
         self,
@@ -197,38 +275,22 @@ class HEGGS:
         progress: bool = True,
         check_ranges: bool = True,
     ) -> tuple[np.ndarray, list[Target], list[int]]:
-        """Generate all ensemble members of all targets.
+        """Generate all ensemble members of all targets (:meth:`waveforms` on the targets' conditions).
 
         Returns ``(waveforms (N, n_components, n_samples) float32 m/s², targets (N,), members (N,))``
-        with one row per member, in target order.
+        with one row per member (``target.n_records`` per target), in target order.
         """
         targets = [targets] if isinstance(targets, Target) else list(targets)
         if check_ranges:
             check_training_ranges(targets, self.training_ranges, strict=strict)
-        rows = [(t, k) for t in targets for k in range(t.n_samples)]
-        out = np.empty((len(rows), len(self.components), self.n_samples), dtype=np.float32)
-        c_all = self._conditions([t for t, _ in rows]) if rows else np.zeros((0, 11), np.float32)
+        rows = [(t, k) for t in targets for k in range(t.n_records)]
+        raw = np.stack([_condition(t) for t, _ in rows]) if rows else np.zeros((0, 11))
+        src = None
         if source is not None:
-            s = source.station
-            c_src1 = self._conditions([Target(s.latitude, s.longitude, targets[0].event_lat, targets[0].event_lon,
-                                              targets[0].event_depth_km, targets[0].magnitude)])
-        bar = tqdm(total=len(rows), desc="generating", unit="rec", disable=not progress)
-        for i in range(0, len(rows), batch_size):
-            chunk = rows[i:i + batch_size]
-            b = len(chunk)
-            kw: dict[str, Any] = {}
-            if source is not None:
-                kw = dict(
-                    src=torch.from_numpy(np.repeat(source.waveform[None], b, 0)),
-                    c_src=torch.from_numpy(np.repeat(c_src1, b, 0)),
-                    src_valid=torch.tensor([source.valid] * b, dtype=torch.int64),
-                    src_band_max_hz=torch.full((b,), source.band_max_hz, dtype=torch.float32),
-                    t_start=t_start,
-                )
-            w = self.net.generate(torch.from_numpy(c_all[i:i + b]), [t.seed + k for t, k in chunk], steps=steps, **kw)
-            out[i:i + b] = w.cpu().numpy() * self.output_gain
-            bar.update(b)
-        bar.close()
+            s, t0 = source.station, targets[0]
+            src = SourceBatch.from_record(source, condition_vector(s.latitude, s.longitude, t0.event_lat, t0.event_lon,
+                                                                   t0.event_depth_km, t0.magnitude))
+        out = self.waveforms(raw, [t.seed + k for t, k in rows], src, steps, t_start, batch_size, progress)
         return out, [t for t, _ in rows], [k for _, k in rows]
 
     def generate(
@@ -273,6 +335,11 @@ class HEGGS:
             p["source_station"] = f"{source.station.network}.{source.station.station}"
         return p
 
+
+
+def _condition(t: Target) -> np.ndarray:
+    """(11,) raw condition features of a target."""
+    return condition_vector(t.station_lat, t.station_lon, t.event_lat, t.event_lon, t.event_depth_km, t.magnitude)
 
 
 def run_scenarios(
@@ -323,13 +390,13 @@ def run_scenarios(
             errors.append(str(e))
     files: list[Path] = []
     all_w, all_t, all_m = [], [], []
-    bar = tqdm(total=sum(t.n_samples for t in good), desc="generating", unit="rec", disable=not progress)
+    bar = tqdm(total=sum(t.n_records for t in good), desc="generating", unit="rec", disable=not progress)
     per_batch = max(1, batch_size)
     i = 0
     while i < len(good):
         chunk, n = [], 0
-        while i < len(good) and (not chunk or n + good[i].n_samples <= per_batch):
-            chunk.append(good[i]); n += good[i].n_samples; i += 1
+        while i < len(good) and (not chunk or n + good[i].n_records <= per_batch):
+            chunk.append(good[i]); n += good[i].n_records; i += 1
         try:
             w, ts, ms = model.generate_arrays(chunk, source, steps, t_start, batch_size, progress=False,
                                               check_ranges=False)  # checked above, once per target

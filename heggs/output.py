@@ -108,12 +108,23 @@ def write_stream(st: Stream, path: str | Path, fmt: str) -> list[Path]:
     raise ValueError(f"unknown single-record format {fmt!r}; use mseed or sac")
 
 
+def _plain(value: Any) -> Any:
+    """Nested AttribDicts (ObsPy stats) as plain dicts, so they are JSON objects, not repr strings."""
+    if isinstance(value, (dict, AttribDict)):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    return value
+
+
 def _sidecar(st: Stream) -> dict[str, Any]:
+    """What miniSEED cannot hold: units, channel orientations and ``stats.heggs`` (target, member,
+    generation parameters) as JSON objects."""
     tr = st[0]
     return {
         "units": tr.stats.heggs.units,
         "channels": {t.stats.channel: {"orientation": t.stats.channel[-1], "cmpaz": t.stats.sac.cmpaz, "cmpinc": t.stats.sac.cmpinc} for t in st},
-        "heggs": {k: v for k, v in tr.stats.heggs.items()},
+        "heggs": _plain(tr.stats.heggs),
     }
 
 

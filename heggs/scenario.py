@@ -1,7 +1,7 @@
 """Stage generation (inputs) — scenario targets and their guard rails.
 
 A *target* is one record to generate: where the station is, where/when/how large the event is,
-how many samples (ensemble members) and which seed. Targets come from command-line flags, a
+how many records (ensemble members, ``n_records``) and which seed. Targets come from command-line flags, a
 scenario CSV (one row each) or a section layout (virtual stations along a line or on a grid).
 Everything a user types is validated here, with errors that name the row and the field, before
 any model runs. Validity against a model's training ranges is checked by
@@ -21,16 +21,19 @@ import pandas as pd
 from obspy import UTCDateTime
 from obspy.geodetics import gps2dist_azimuth, kilometers2degrees
 
+from .config import DEFAULT_ORIGIN_TIME
+
 #: Columns a scenario CSV must have (case-insensitive); optional ones follow.
 REQUIRED_COLUMNS = ("station_lat", "station_lon", "event_lat", "event_lon", "event_depth_km", "magnitude")
-OPTIONAL_COLUMNS = ("origin_time", "n_samples", "seed", "network", "station", "event_id", "magnitude_type")
+OPTIONAL_COLUMNS = ("origin_time", "n_records", "seed", "network", "station", "event_id", "magnitude_type")
 #: Accepted alternative spellings of CSV columns.
 ALIASES = {
     "stla": "station_lat", "stlo": "station_lon", "evla": "event_lat", "evlo": "event_lon",
     "evdp": "event_depth_km", "depth_km": "event_depth_km", "depth": "event_depth_km",
-    "mag": "magnitude", "m": "magnitude", "time": "origin_time", "samples": "n_samples",
+    "mag": "magnitude", "m": "magnitude", "time": "origin_time", "records": "n_records",
 }
-DEFAULT_ORIGIN = "2000-01-01T00:00:00"
+#: Old column names still read, with a DeprecationWarning: old name -> column.
+DEPRECATED_COLUMNS = {"n_samples": "n_records", "samples": "n_records"}
 
 
 class ScenarioError(ValueError):
@@ -49,7 +52,7 @@ class Target:
     event_depth_km : km, positive down (≥ −10).
     magnitude : as the model was trained (its magnitude type is stored in the checkpoint).
     origin_time : UTC; generated records start at origin_time + the model's window offset.
-    n_samples : ensemble members for this target. seed : first member's seed (member k uses seed + k).
+    n_records : ensemble members (records) for this target. seed : first member's seed (member k uses seed + k).
     """
 
     station_lat: float
@@ -58,8 +61,8 @@ class Target:
     event_lon: float
     event_depth_km: float
     magnitude: float
-    origin_time: UTCDateTime = field(default_factory=lambda: UTCDateTime(DEFAULT_ORIGIN))
-    n_samples: int = 1
+    origin_time: UTCDateTime = field(default_factory=lambda: UTCDateTime(DEFAULT_ORIGIN_TIME))
+    n_records: int = 1
     seed: int = 0
     network: str = "XX"
     station: str = "S0001"
@@ -117,13 +120,13 @@ def make_target(row: int | None = None, **values: Any) -> Target:
             t.origin_time = UTCDateTime(str(ot))
         except Exception:
             raise ScenarioError(f"{_where(row, 'origin_time')}: {ot!r} is not a date-time (use ISO 8601, e.g. 2024-01-01T00:00:00)") from None
-    for name in ("n_samples", "seed"):
+    for name in ("n_records", "seed"):
         val = values.get(name)
         if val is None or (isinstance(val, float) and math.isnan(val)):
             continue
         x = _number(val, name, row)
-        if x != int(x) or (name == "n_samples" and x < 1) or (name == "seed" and x < 0):
-            raise ScenarioError(f"{_where(row, name)}: {val!r} must be a {'positive' if name == 'n_samples' else 'non-negative'} integer")
+        if x != int(x) or (name == "n_records" and x < 1) or (name == "seed" and x < 0):
+            raise ScenarioError(f"{_where(row, name)}: {val!r} must be a {'positive' if name == 'n_records' else 'non-negative'} integer")
         setattr(t, name, int(x))
     for name in ("network", "station", "event_id", "magnitude_type"):
         val = values.get(name)
@@ -134,8 +137,9 @@ def make_target(row: int | None = None, **values: Any) -> Target:
     return t
 
 
-def read_scenarios(path: str | Path, default_samples: int = 1, default_seed: int = 0) -> list[Target | ScenarioError]:
-    """Read a scenario CSV: one target per row.
+def read_scenarios(path: str | Path, default_records: int = 1, default_seed: int = 0) -> list[Target | ScenarioError]:
+    """Read a scenario CSV: one target per row (columns: :data:`REQUIRED_COLUMNS`,
+    :data:`OPTIONAL_COLUMNS`, :data:`ALIASES`; described in docs/generate.md).
 
     Returns one entry per row: a :class:`Target` or the :class:`ScenarioError` of that row, so a
     caller can generate the good rows and report the bad ones (a bad row never loses the others).
@@ -147,12 +151,19 @@ def read_scenarios(path: str | Path, default_samples: int = 1, default_seed: int
     except Exception as e:  # unreadable, empty, not CSV
         raise ScenarioError(f"cannot read scenario CSV {path}: {e}") from None
     df.columns = [ALIASES.get(c.strip().lower(), c.strip().lower()) for c in df.columns]
+    for old, new in DEPRECATED_COLUMNS.items():
+        if old in df.columns:
+            warnings.warn(f"scenario CSV {path}: column {old!r} is deprecated, name it {new!r} "
+                          "(records per target)", DeprecationWarning, stacklevel=2)
+            if new in df.columns:
+                raise ScenarioError(f"scenario CSV {path} has both {old!r} and {new!r}; keep {new!r}")
+            df = df.rename(columns={old: new})
     missing = [c for c in REQUIRED_COLUMNS if c not in df.columns]
     if missing:
         raise ScenarioError(f"scenario CSV {path} lacks column(s) {', '.join(missing)}; required: {', '.join(REQUIRED_COLUMNS)}")
     out: list[Target | ScenarioError] = []
     for i, rec in enumerate(df.to_dict("records"), start=1):
-        rec.setdefault("n_samples", default_samples)
+        rec.setdefault("n_records", default_records)
         if rec.get("seed") is None or (isinstance(rec.get("seed"), float) and math.isnan(rec["seed"])):
             rec["seed"] = default_seed + 1000 * i
         if rec.get("station") is None or (isinstance(rec.get("station"), float) and math.isnan(rec["station"])):

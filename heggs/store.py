@@ -10,7 +10,7 @@ Writing is atomic: :class:`StoreWriter` writes into a sibling temporary folder a
 over the target only when :meth:`StoreWriter.close` succeeds, so a failure midway never leaves
 a half-written store and re-running a job replaces the old store in one step.
 
-Column names follow SeisBench plus ours with units in the name (DESIGN.md §4).
+Column names follow SeisBench plus ours with units in the name (docs/data-contract.md).
 """
 
 from __future__ import annotations

@@ -15,7 +15,7 @@ Depth columns are built lazily (only those a query needs) and cached in memory a
 a user model file (``.tvel`` / ``.nd``, converted with ObsPy's ``build_taup_model``).
 
 Distances here are great-circle distances on TauP's sphere (radius 6371 km); negative source
-depths are clipped to 0 for travel times (DESIGN.md §4).
+depths are clipped to 0 for travel times (docs/data-contract.md).
 """
 
 from __future__ import annotations

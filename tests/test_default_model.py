@@ -37,7 +37,7 @@ def test_default_model_files_are_small_and_complete():
 def test_default_model_generates_plausible_records(model):
     assert model.units == "m/s2" and model.sampling_rate_hz == 100.0 and model.n_samples == 6000
     t = make_target(station_lat=35.3, station_lon=-117.2, event_lat=35.0, event_lon=-117.0, event_depth_km=8,
-                    magnitude=4.5, n_samples=4)
+                    magnitude=4.5, n_records=4)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         waves, _, _ = model.generate_arrays(t, progress=False)
@@ -57,7 +57,7 @@ def test_default_model_generates_plausible_records(model):
 def test_generate_cli_without_model_writes_mseed_and_png(tmp_path):
     out = tmp_path / "gen"
     r = CliRunner().invoke(main, ["generate", "--event", "35,-117,8,4.5", "--station", "35.3,-117.2", "--out", str(out),
-                                  "--quiet"])
+                                  "--no-progress"])
     assert r.exit_code == 0, r.output + repr(r.exception)
     mseed = sorted(out.rglob("*.mseed"))
     assert mseed and sorted(out.rglob("*.png"))

@@ -64,7 +64,7 @@ class Oracle:
 
 
 def _cfg(**kw):
-    base = dict(n_samples=1, picker="classical", n_boot=200, gmpe_models=("BSSA14",), max_sections=1)
+    base = dict(n_records=1, picker="classical", n_boot=200, gmpe_models=("BSSA14",), max_sections=1)
     return C.EvalConfig(**{**base, **kw})
 
 
@@ -177,7 +177,7 @@ def test_heggs_evaluate_cli_side_by_side(sim_store, tmp_path):
                             checkpoint_interval=2, log_interval=1, num_workers=0, p_same=extra.get("p_same", 0.2))
         train(cfg, tmp_path / name, progress=False)
         runs[name] = tmp_path / name
-    (tmp_path / "eval.json").write_text(json.dumps({"picker": "classical", "n_boot": 100, "sweep_samples": 2,
+    (tmp_path / "eval.json").write_text(json.dumps({"picker": "classical", "n_boot": 100, "sweep_records": 2,
                                                      "max_sections": 1, "gmpe_models": ["BSSA14"]}))
     out = tmp_path / "eval"
     args = ["evaluate", "--model", f"heggs={runs['heggs']}", "--model", f"ldm={runs['ldm']}", "--stochastic",
@@ -216,6 +216,27 @@ def test_evaluate_cli_errors(sim_store, tmp_path):
     r = CliRunner().invoke(main, ["evaluate", "--model", str(tmp_path / "nope"), "--data", str(sim_store),
                                   "--out", str(tmp_path / "e")])
     assert r.exit_code != 0 and "nope" in r.output
+    r = CliRunner().invoke(main, ["evaluate", "--stochastic", "--data", str(sim_store), "--out", str(tmp_path / "e"),
+                                  "-n", "0"])
+    assert r.exit_code == 2 and "'-n' / '--n-records'" in r.output
+    (tmp_path / "typo.json").write_text('{"n_record": 2}')
+    r = CliRunner().invoke(main, ["evaluate", "--stochastic", "--data", str(sim_store), "--out", str(tmp_path / "e"),
+                                  "--config", str(tmp_path / "typo.json")])
+    assert r.exit_code == 2 and "--config" in r.output and "n_record" in r.output and "Traceback" not in r.output
+
+
+def test_eval_config_reads_renamed_keys_with_a_warning(tmp_path):
+    """``n_samples`` / ``sweep_samples`` (records, not samples per trace) became ``n_records`` /
+    ``sweep_records``; old config files still load, with a DeprecationWarning."""
+    p = tmp_path / "old.json"
+    p.write_text(json.dumps({"n_samples": 5, "sweep_samples": 3}))
+    with pytest.warns(DeprecationWarning, match="'n_samples'.*'n_records'"):
+        cfg = C.load(C.EvalConfig, p)
+    assert cfg.n_records == 5 and cfg.sweep_records == 3
+    with pytest.raises(ValueError, match="both"):
+        C.from_dict(C.EvalConfig, {"n_samples": 5, "n_records": 2})
+    with pytest.raises(ValueError, match="unknown config key 'n_samples'"):  # only EvalConfig had it
+        C.from_dict(C.SimulateConfig, {"n_samples": 5})
 
 
 def test_paired_source_effect_sees_a_known_improvement():

@@ -84,7 +84,7 @@ def test_api_generates_streams_with_units_orientation_metadata(tiny_model):
     model = HEGGS.load(tiny_model / "run")
     assert model.sampling_rate_hz == RATE and model.n_samples == N and model.components == "ENZ"
     t = make_target(station_lat=35.3, station_lon=-117.2, event_lat=35.1, event_lon=-117.1, event_depth_km=8,
-                    magnitude=3.5, origin_time="2021-05-01T12:00:00", n_samples=2, seed=11)
+                    magnitude=3.5, origin_time="2021-05-01T12:00:00", n_records=2, seed=11)
     streams = model.generate(t, progress=False)
     assert len(streams) == 2
     st = streams[0]
@@ -102,6 +102,56 @@ def test_api_generates_streams_with_units_orientation_metadata(tiny_model):
     w_alone, _, _ = model.generate_arrays([t], progress=False)
     w_mixed, _, _ = model.generate_arrays([other, t], batch_size=3, progress=False)
     np.testing.assert_allclose(w_mixed[1:], w_alone, rtol=1e-5, atol=1e-5 * np.abs(w_alone).max())
+
+
+def test_waveforms_is_the_one_path_from_conditions(tiny_model):
+    """HEGGS.waveforms: raw conditions + seeds -> gained records, independent of batching; the
+    target API, the evaluation generator and the calibration all go through it."""
+    from heggs.condition import condition_vector
+    from heggs.evaluate.scoring import ModelGenerator
+
+    model = HEGGS.load(tiny_model / "run")
+    model.output_gain = 2.5
+    t = make_target(station_lat=35.3, station_lon=-117.2, event_lat=35.1, event_lon=-117.1, event_depth_km=8,
+                    magnitude=3.5, n_records=3, seed=4)
+    c = np.stack([condition_vector(35.3, -117.2, 35.1, -117.1, 8.0, 3.5)] * 3)
+    one = model.waveforms(c, [4, 5, 6], batch_size=1)
+    assert one.shape == (3, 3, N) and one.dtype == np.float32
+    np.testing.assert_allclose(model.waveforms(c, [4, 5, 6], batch_size=16), one, rtol=1e-5,
+                               atol=1e-5 * np.abs(one).max())
+    arrays, _, members = model.generate_arrays(t, progress=False)
+    assert members == [0, 1, 2]
+    np.testing.assert_array_equal(arrays, model.waveforms(c, [4, 5, 6]))
+    # the gain is applied once, by waveforms
+    model.output_gain = 1.0
+    np.testing.assert_allclose(model.waveforms(c[:1], [4]) * 2.5, one[:1], rtol=1e-6)
+    with pytest.raises(ValueError, match="one seed per condition row"):
+        model.waveforms(c, [1, 2])
+
+    class Spy:
+        """Records the calls of HEGGS.waveforms made by the evaluation generator."""
+
+        calls = 0
+
+    real = model.waveforms
+
+    def spy(*args, **kwargs):
+        Spy.calls += 1
+        return real(*args, **kwargs)
+
+    model.waveforms = spy
+    import pandas as pd
+
+    from heggs.evaluate.scoring import TestSet
+
+    meta = pd.DataFrame({"station_latitude_deg": [35.3], "station_longitude_deg": [-117.2], "source_latitude_deg": [35.1],
+                         "source_longitude_deg": [-117.1], "source_depth_km": [8.0], "source_magnitude": [3.5]})
+    test = TestSet(store=None, rows=np.arange(1), meta=meta, waveforms=np.zeros((1, 3, N), np.float32),
+                   valid=np.array([[0, N]]), band_max_hz=np.array([11.0]), source=np.array([-1]),
+                   physical=np.ones(1, bool), components="ENZ", sampling_rate_hz=RATE)
+    ev = ModelGenerator(model, "m").generate(test, np.array([0]), [4], False, C.EvalConfig())
+    assert Spy.calls == 1
+    np.testing.assert_array_equal(ev, real(c[:1], [4]))
 
 
 def test_api_imputation_from_a_source_record(tiny_model, tmp_path):
@@ -142,7 +192,7 @@ def test_cli_single_scenario_mseed_and_png(tiny_model, tmp_path):
     out = tmp_path / "o"
     res = _run(["generate", "--model", str(tiny_model / "run"), "--event", "35.1,-117.1,8,3.5",
                 "--station", "35.3,-117.2", "--origin-time", "2021-05-01T12:00:00", "-n", "2", "--seed", "5",
-                "--out", str(out), "--quiet"])
+                "--out", str(out), "--no-progress"])
     assert res.exit_code == 0, res.output
     files = sorted(p.name for p in out.iterdir())
     assert "scenario.XX.S0001.00.mseed" in files and "scenario.XX.S0001.01.mseed" in files
@@ -152,17 +202,21 @@ def test_cli_single_scenario_mseed_and_png(tiny_model, tmp_path):
     assert st[0].stats.starttime == UTCDateTime("2021-05-01T12:00:00")
     side = json.loads((out / "scenario.XX.S0001.00.mseed.json").read_text())
     assert side["units"] == "m/s2" and side["heggs"]["seed"] == 5 and side["channels"]["HNN"]["cmpaz"] == 0.0
+    # the target is a JSON object, not a Python repr string
+    target = side["heggs"]["target"]
+    assert isinstance(target, dict) and target["station_lat"] == pytest.approx(35.3) and target["n_records"] == 2
+    assert UTCDateTime(target["origin_time"]) == UTCDateTime("2021-05-01T12:00:00")
 
 
 def test_cli_csv_bad_rows_do_not_lose_good_ones(tiny_model, tmp_path):
     csv = tmp_path / "s.csv"
-    csv.write_text("station_lat,station_lon,event_lat,event_lon,event_depth_km,magnitude,n_samples\n"
+    csv.write_text("station_lat,station_lon,event_lat,event_lon,event_depth_km,magnitude,n_records\n"
                    "35.3,-117.2,35.1,-117.1,8,3.5,1\n"
                    "135.3,-117.2,35.1,-117.1,8,3.5,1\n"
                    "35.0,-117.0,35.1,-117.1,8,3.0,2\n")
     out = tmp_path / "o"
     res = CliRunner().invoke(main, ["generate", "--model", str(tiny_model / "run"), "--scenarios", str(csv),
-                                    "--format", "sac", "--out", str(out), "--quiet", "--no-png"])
+                                    "--format", "sac", "--out", str(out), "--no-progress", "--no-png"])
     assert res.exit_code == 1
     assert "row 2" in res.output and "station_lat" in res.output
     sacs = sorted(out.glob("*.sac"))
@@ -182,7 +236,7 @@ def test_cli_section_hdf5_and_seisbench(tiny_model, tmp_path):
     out = tmp_path / "sec"
     res = _run(["generate", "--model", str(tiny_model / "run"), "--event", "35.1,-117.1,8,3.5", "--section",
                 "--n-stations", "4", "--max-distance", "40", "--azimuth", "45", "--format", "hdf5", "--out",
-                str(out), "--quiet"])
+                str(out), "--no-progress"])
     assert res.exit_code == 0, res.output
     with h5py.File(out / "generated.h5") as f:
         assert f["waveforms"].shape == (4, 3, N) and f["waveforms"].attrs["units"] == "m/s2"
@@ -191,7 +245,7 @@ def test_cli_section_hdf5_and_seisbench(tiny_model, tmp_path):
     sb = pytest.importorskip("seisbench.data")
     out2 = tmp_path / "sb"
     res = _run(["generate", "--model", str(tiny_model / "run"), "--event", "35.1,-117.1,8,3.5", "--station",
-                "35.3,-117.2", "-n", "3", "--format", "seisbench", "--out", str(out2), "--quiet", "--no-png"])
+                "35.3,-117.2", "-n", "3", "--format", "seisbench", "--out", str(out2), "--no-progress", "--no-png"])
     assert res.exit_code == 0, res.output
     ds = sb.WaveformDataset(out2 / "generated", component_order="ENZ")
     assert len(ds) == 3 and ds.get_waveforms(0).shape == (3, N)
@@ -202,7 +256,7 @@ def test_cli_source_imputation_and_guard_rails(tiny_model, tmp_path):
     out = tmp_path / "imp"
     ev = EVENTS[0]
     base = ["generate", "--model", str(tiny_model / "run"), "--event", f"{ev[0]},{ev[1]},{ev[2]},{ev[3]}",
-            "--station", "35.3,-117.2", "--origin-time", str(ORIGIN), "--out", str(out), "--quiet", "--no-png"]
+            "--station", "35.3,-117.2", "--origin-time", str(ORIGIN), "--out", str(out), "--no-progress", "--no-png"]
     res = _run(base + ["--source", str(src), "--source-station", "35.05,-117.05", "--source-units", "m/s2"])
     assert res.exit_code == 0, res.output
     side = json.loads(next(out.glob("*.json")).read_text())
@@ -237,9 +291,9 @@ def test_cli_csv_split_across_processes_with_torchrun(tiny_model, tmp_path):
 
     csv = tmp_path / "s.csv"
     rows = "\n".join(f"{35.0 + 0.05 * i},-117.2,35.1,-117.1,8,3.5,1,{100 + i}" for i in range(5))
-    csv.write_text("station_lat,station_lon,event_lat,event_lon,event_depth_km,magnitude,n_samples,seed\n" + rows + "\n")
+    csv.write_text("station_lat,station_lon,event_lat,event_lon,event_depth_km,magnitude,n_records,seed\n" + rows + "\n")
     args = ["generate", "--model", str(tiny_model / "run"), "--scenarios", str(csv), "--format", "hdf5",
-            "--no-png", "--quiet", "--device", "cpu"]
+            "--no-png", "--no-progress", "--device", "cpu"]
     out = tmp_path / "multi"
     res = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "-m", "heggs.cli",
                           *args, "--out", str(out)], capture_output=True, text=True, timeout=300,
@@ -257,3 +311,68 @@ def test_cli_csv_split_across_processes_with_torchrun(tiny_model, tmp_path):
         for t, w in zip(json.loads(f.attrs["targets"]), f["waveforms"][()]):
             # 1 thread per process vs the default thread count: float summation order differs
             np.testing.assert_allclose(parts[t["seed"]], w, rtol=1e-4, atol=1e-4 * np.abs(w).max())
+
+
+def test_cli_argument_errors_are_one_line_and_name_the_flag(tmp_path):
+    """Common mistakes end in a one-line usage error naming the flag (no traceback, no model load)."""
+    existing = tmp_path / "existing_file.txt"
+    existing.write_text("x")
+    base = ["generate", "--event", "35,-117,8,4.5", "--station", "35.3,-117.2"]
+    res = CliRunner().invoke(main, base + ["--out", str(existing)])
+    assert res.exit_code == 2 and res.exception is not None and isinstance(res.exception, SystemExit)
+    assert "--out" in res.output and "is a file" in res.output and "Traceback" not in res.output
+    res = CliRunner().invoke(main, base + ["--out", str(existing / "sub")])
+    assert res.exit_code == 2 and "--out" in res.output and "not a folder" in res.output
+    res = CliRunner().invoke(main, base + ["--out", str(tmp_path / "o"), "-n", "0"])
+    assert res.exit_code == 2 and "'-n' / '--n-records'" in res.output and "n_samples" not in res.output
+    assert "n_records" not in res.output and not (tmp_path / "o").exists()
+    res = CliRunner().invoke(main, base + ["--out", str(tmp_path / "o"), "--model", str(tmp_path / "nope")])
+    assert res.exit_code == 2 and "--model" in res.output and "does not exist" in res.output
+
+
+def test_cli_argument_checks_come_before_torch(tmp_path):
+    """Argument errors appear before torch is imported (torch and the model take seconds to load)."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\n"
+        "from click.testing import CliRunner\n"
+        "from heggs.cli import main\n"
+        f"out = {str(tmp_path / 'o')!r}\n"
+        "for args in (['-n', '0'], ['--event', '95,-117,8,3'], ['--origin-time', 'soon'], ['--station', 'x'],\n"
+        "             ['--source', 's.mseed', '--source-station', 'a,b']):\n"
+        "    a = {'--event': '35,-117,8,4.5', '--station': '35.3,-117.2'}\n"
+        "    for k, v in zip(args[::2], args[1::2]): a[k] = v\n"
+        "    r = CliRunner().invoke(main, ['generate', '--out', out] + [x for kv in a.items() for x in kv])\n"
+        "    assert r.exit_code != 0, (args, r.output)\n"
+        "    print(r.exit_code, r.output.strip().splitlines()[-1])\n"
+        "print('torch' in sys.modules)\n"
+    )
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert res.returncode == 0, res.stderr[-2000:]
+    lines = res.stdout.strip().splitlines()
+    assert lines[-1] == "False", res.stdout
+    assert "'-n' / '--n-records'" in lines[0] and "event_lat" in lines[1] and "origin_time" in lines[2]
+    assert "--station" in lines[3] and "--source-station" in lines[4]
+
+
+def test_cli_flag_names_are_shared():
+    """--no-progress in every command (--quiet still read where it existed), --velocity-model in
+    simulate, one default origin time shown by generate and simulate."""
+    from heggs.config import DEFAULT_ORIGIN_TIME
+    from heggs.scenario import OPTIONAL_COLUMNS, REQUIRED_COLUMNS, Target
+
+    runner = CliRunner()
+    for cmd in ("ingest", "simulate", "train", "generate", "evaluate"):
+        text = runner.invoke(main, [cmd, "--help"]).output
+        assert "--no-progress" in text and "--quiet" not in text, cmd
+    gen = runner.invoke(main, ["generate", "--help"]).output
+    sim = runner.invoke(main, ["simulate", "--help"]).output
+    assert DEFAULT_ORIGIN_TIME in gen and DEFAULT_ORIGIN_TIME in sim
+    assert Target(0, 0, 0, 0, 0, 0).origin_time == UTCDateTime(DEFAULT_ORIGIN_TIME)
+    for col in REQUIRED_COLUMNS + OPTIONAL_COLUMNS:  # the --scenarios help lists every CSV column
+        assert col in " ".join(gen.split()), col
+    assert "--velocity-model" in sim and "--samples" not in gen and "--n-records" in gen
+    res = runner.invoke(main, ["simulate", "--model", "iasp91", "--out", "x.mseed"])
+    assert res.exit_code == 2 and "--velocity-model" in res.output

@@ -81,7 +81,7 @@ def test_validate_corner_estimator_tracks_true_corner():
 
 def test_magnitude_sweep_with_simulator_scales_like_brune():
     resp = lambda f: bandpass_response(f, 1.0, 45.0, FS, 4)  # noqa: E731  (the simulator's band-pass)
-    res = sweep.magnitude_sweep(_simulator, MAGS, n_samples=4, sampling_rate_hz=FS, fmin=1.0, fmax=40.5,
+    res = sweep.magnitude_sweep(_simulator, MAGS, n_records=4, sampling_rate_hz=FS, fmin=1.0, fmax=40.5,
                                 kappa_s=0.04, seed=0, response=resp)
     assert res.omega0.shape == res.fc.shape == (4, 4)
     assert res.mean_log_spectra.shape == (4, res.freqs.size)
@@ -101,7 +101,7 @@ def test_magnitude_sweep_magnitude_blind_generator_does_not_rise():
     def blind(magnitude, seeds):  # same records whatever the magnitude
         return fixed[: len(seeds)]
 
-    res = sweep.magnitude_sweep(blind, MAGS, n_samples=4, sampling_rate_hz=FS, fmin=1.0, fmax=40.5, kappa_s=0.04)
+    res = sweep.magnitude_sweep(blind, MAGS, n_records=4, sampling_rate_hz=FS, fmin=1.0, fmax=40.5, kappa_s=0.04)
     assert abs(res.omega0_slope) < 1e-9 and abs(res.fc_slope) < 1e-9
     assert not res.level_rises
     assert not res.corner_falls
@@ -115,10 +115,10 @@ def test_magnitude_sweep_rejects_corner_below_band():
         return np.zeros((len(seeds), 3, 100))
 
     with pytest.raises(ValueError, match="below"):
-        sweep.magnitude_sweep(gen, (4.0, 5.0), n_samples=4, sampling_rate_hz=FS, fmin=1.0)
+        sweep.magnitude_sweep(gen, (4.0, 5.0), n_records=4, sampling_rate_hz=FS, fmin=1.0)
     assert calls == []  # refused before generating anything
     with pytest.raises(ValueError, match="below"):
-        sweep.magnitude_sweep(gen, (3.0, 4.0), n_samples=4, sampling_rate_hz=FS, fmin=3.0)
+        sweep.magnitude_sweep(gen, (3.0, 4.0), n_records=4, sampling_rate_hz=FS, fmin=3.0)
 
 
 def test_source_spectrum_level_rejects_bad_input():

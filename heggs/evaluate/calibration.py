@@ -9,7 +9,6 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-import torch
 
 from ..generate import HEGGS
 
@@ -35,9 +34,7 @@ def fit_output_gain(model: HEGGS, store, split: str = "train", n_records: int = 
         raise ValueError(f"{store.path}: no physical-unit records in split {split!r} to calibrate on")
     rows = rows.sample(min(n_records, len(rows)), random_state=seed)
     real = store.waveforms(rows.index.to_numpy())
-    c = model.normalizer.transform(condition_features(rows)).astype(np.float32)
-    gen = np.concatenate([model.net.generate(torch.from_numpy(c[i:i + 16]), list(range(i, min(i + 16, len(c))))).cpu().numpy()
-                          for i in range(0, len(c), 16)]) * model.output_gain
+    gen = model.waveforms(condition_features(rows), np.arange(len(rows)), batch_size=16)
     r = np.log(pga_rotd50_g(real) / pga_rotd50_g(gen))
     r = r[np.isfinite(r)]
     med = float(np.median(r))

@@ -3,7 +3,7 @@
 ``evaluate_generator(generator, test, cfg)`` runs one model (or the stochastic baseline) over a
 :class:`TestSet` (the targets of one split of a store) in each mode — ``with_source`` (another
 station of the same event is the source, the paper's imputation) and ``without_source`` (pure
-noise with the target condition) — and returns one row per (target, sample) with every metric
+noise with the target condition) — and returns one row per (target, record) with every metric
 of docs/metrics.md: P/S arrival errors (the same picker on generated and real record), envelope
 correlation, SNR, PSNR, spectrogram MSE, PGA/PGV/Arias log residuals, D5-95, PGA residuals
 against GMPEs, and log ratios of the Fourier and RotD50 response spectra. ``summarize`` turns
@@ -210,27 +210,19 @@ class ModelGenerator:
                 f"the test store has {test.waveforms.shape[1:]} at {test.sampling_rate_hz:g} Hz")
 
     def generate(self, test, targets, seeds, with_source, cfg):
-        import torch
-
         from ..condition import condition_features
+        from ..generate import SourceBatch
 
         self._check(test)
-        norm = self.model.normalizer
-        c_tgt = norm.transform(condition_features(test.meta.iloc[targets])).astype(np.float32)
-        kw: dict[str, Any] = {}
+        source = None
         if with_source:
             src = test.source[targets]
             if np.any(src < 0):
                 raise ValueError("with_source needs a source for every target")
-            kw = dict(
-                src=torch.from_numpy(test.waveforms[src]),
-                c_src=torch.from_numpy(norm.transform(condition_features(test.meta.iloc[src])).astype(np.float32)),
-                src_valid=torch.from_numpy(test.valid[src]),
-                src_band_max_hz=torch.from_numpy(test.band_max_hz[src].astype(np.float32)),
-                t_start=cfg.t_start,
-            )
-        out = self.model.net.generate(torch.from_numpy(c_tgt), list(seeds), steps=cfg.steps, **kw)
-        return out.cpu().numpy() * self.model.output_gain
+            source = SourceBatch(test.waveforms[src], condition_features(test.meta.iloc[src]), test.valid[src],
+                                 test.band_max_hz[src].astype(np.float32))
+        return self.model.waveforms(condition_features(test.meta.iloc[targets]), list(seeds), source,
+                                    steps=cfg.steps, t_start=cfg.t_start, batch_size=max(1, len(seeds)))
 
 
 class StochasticGenerator:
@@ -379,8 +371,8 @@ def record_metrics(gen: np.ndarray, real: np.ndarray, fs: float, band_max_hz: np
 
 @dataclass
 class EvalResult:
-    """Rows (one per target, mode and sample), spectral ratios aligned with the rows, and the
-    first sample of every target per mode (for record sections), ``(n_targets, C, ns)``."""
+    """Rows (one per target, mode and record; column ``sample`` is the record index k), spectral
+    ratios aligned with the rows, and the first record of every target per mode (for record sections), ``(n_targets, C, ns)``."""
 
     name: str
     units: str
@@ -416,7 +408,7 @@ def evaluate_generator(gen: Generator, test: TestSet, cfg: EvalConfig, picks_rea
         targets = np.arange(len(test)) if mode == "without_source" else np.flatnonzero(test.source >= 0)
         if targets.size == 0:
             continue
-        jobs = [(int(t), k) for t in targets for k in range(cfg.n_samples)]
+        jobs = [(int(t), k) for t in targets for k in range(cfg.n_records)]
         waves = np.empty((len(jobs),) + test.waveforms.shape[1:], dtype=np.float32)
         bar = tqdm(total=len(jobs), desc=f"{gen.name} {mode}", unit="rec", disable=not progress)
         for i in range(0, len(jobs), cfg.batch_size):

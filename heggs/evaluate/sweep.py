@@ -181,15 +181,15 @@ class SweepResult:
     """Result of :func:`magnitude_sweep`.
 
     magnitudes : (m,) magnitudes of the sweep
-    omega0 : (m, n_samples) Ω0 per magnitude and sample, m·s
-    fc : (m, n_samples) corner frequency, Hz
+    omega0 : (m, n_records) Ω0 per magnitude and record, m·s
+    fc : (m, n_records) corner frequency, Hz
     freqs : (F,) Hz
-    mean_log_spectra : (m, F) mean over samples of log10 smoothed horizontal FAS (log10 m/s)
+    mean_log_spectra : (m, F) mean over records of log10 smoothed horizontal FAS (log10 m/s)
     omega0_slope, fc_slope : least-squares slopes of log10 Ω0 and log10 fc against magnitude
-        over all samples (log10 units per magnitude unit; Brune at constant stress drop: 1.5
+        over all records (log10 units per magnitude unit; Brune at constant stress drop: 1.5
         and −0.5)
     omega0_slope_ci, fc_slope_ci : (low, high) bootstrap 95 % intervals of the slopes
-        (resampling the sample index jointly across magnitudes)
+        (resampling the record index jointly across magnitudes)
     min_slope : the smallest |slope| counted as an effect (see :func:`magnitude_sweep`)
     """
 
@@ -240,7 +240,7 @@ def _slope_ci(mags: np.ndarray, logv: np.ndarray, n_boot: int, seed: int) -> tup
 def magnitude_sweep(
     generate: Callable[[float, list[int]], np.ndarray],
     magnitudes: Sequence[float],
-    n_samples: int,
+    n_records: int,
     sampling_rate_hz: float,
     fmin: float = 1.0,
     fmax: float | None = None,
@@ -253,13 +253,13 @@ def magnitude_sweep(
 ) -> SweepResult:
     """Sweep the magnitude of one fixed target and measure how Ω0 and fc scale.
 
-    For each magnitude, ``generate(magnitude, [seed, seed + 1, ..., seed + n_samples − 1])``
-    must return (n_samples, 3, n_record_samples) m/s² records (E, N, Z) of the SAME target
+    For each magnitude, ``generate(magnitude, [seed, seed + 1, ..., seed + n_records − 1])``
+    must return (n_records, 3, n_samples) m/s² records (E, N, Z) of the SAME target
     (station, epicentre, depth) — a trained model or the stochastic simulator. The same seeds
-    are used at every magnitude, so sample k is one "realisation" followed through the sweep.
+    are used at every magnitude, so record k is one "realisation" followed through the sweep.
     Every record is fitted with :func:`source_spectrum_level`; the slopes of log10 Ω0 and
     log10 fc against magnitude are least squares over all records, and their 95 % intervals
-    come from ``n_boot`` bootstrap replicates resampling the sample index k (jointly across
+    come from ``n_boot`` bootstrap replicates resampling the record index k (jointly across
     magnitudes, seeded by ``seed``). ``level_rises`` needs the slope and the whole interval
     above ``min_slope``, ``corner_falls`` the slope and the whole interval below
     ``−min_slope`` (log10 units per magnitude unit; default 0: any significant change counts;
@@ -276,7 +276,7 @@ def magnitude_sweep(
     ----------
     generate : callable ``(magnitude: float, seeds: list[int]) -> (len(seeds), 3, n) m/s²``
     magnitudes : (m,) magnitudes, at least 2 distinct
-    n_samples : records per magnitude (at least 2 for a bootstrap interval)
+    n_records : records per magnitude (at least 2 for a bootstrap interval)
     sampling_rate_hz : Hz, of the generated records
     fmin, fmax, kappa_s, window, response : passed to :func:`source_spectrum_level`
     seed : first seed; also seeds the bootstrap
@@ -285,23 +285,23 @@ def magnitude_sweep(
     mags = np.asarray(magnitudes, dtype=np.float64).ravel()
     if mags.size < 2 or np.unique(mags).size < 2 or not np.all(np.isfinite(mags)):
         raise ValueError("magnitudes must hold at least 2 distinct finite values")
-    n_samples = int(n_samples)
-    if n_samples < 2:
-        raise ValueError(f"n_samples must be at least 2, got {n_samples}")
+    n_records = int(n_records)
+    if n_records < 2:
+        raise ValueError(f"n_records must be at least 2, got {n_records}")
     fc_ref = float(corner_frequency_hz(mags.max(), REFERENCE_STRESS_DROP_BAR))
     if fc_ref < fmin:
         raise ValueError(
             f"the Brune corner of M{mags.max():g} at {REFERENCE_STRESS_DROP_BAR:g} bar ({fc_ref:.2f} Hz) is below "
             f"fmin={fmin:g} Hz: the fit cannot resolve it; lower the largest magnitude")
-    seeds = [int(seed) + k for k in range(n_samples)]
-    omega0 = np.empty((mags.size, n_samples))
-    fc = np.empty((mags.size, n_samples))
+    seeds = [int(seed) + k for k in range(n_records)]
+    omega0 = np.empty((mags.size, n_records))
+    fc = np.empty((mags.size, n_records))
     mean_log = None
     freqs = None
     for i, mag in enumerate(mags):
         rec = np.asarray(generate(float(mag), list(seeds)))
-        if rec.ndim != 3 or rec.shape[0] != n_samples or rec.shape[1] < 2:
-            raise ValueError(f"generate returned shape {rec.shape}, expected ({n_samples}, 3, n_samples)")
+        if rec.ndim != 3 or rec.shape[0] != n_records or rec.shape[1] < 2:
+            raise ValueError(f"generate returned shape {rec.shape}, expected ({n_records}, 3, n_samples)")
         fit = source_spectrum_level(rec, sampling_rate_hz, fmin, fmax, kappa_s, window, response=response)
         omega0[i], fc[i] = fit.omega0, fit.fc
         if mean_log is None:

@@ -7,7 +7,7 @@
 - τ_θ (condition MLP) and x_θ (latent U-Net, ``heggs.model.unet``);
 - η (``heggs.model.diffusion.Eta``).
 
-Decisions (DESIGN.md §3 leaves them to us):
+Decisions where the paper (arXiv 2412.17333) is silent:
 
 - The encoder sees the source spectrogram divided by its own masked RMS, so counts records
   and m/s² records are equally usable as sources; the latent carries shape and timing.

@@ -1,4 +1,4 @@
-"""Scenario inputs (guard rails) and generated-record export (round trips through ObsPy/SeisBench)."""
+"""Scenario inputs (guard rails) and writing generated records (heggs.output; round trips through ObsPy/SeisBench)."""
 
 import warnings
 
@@ -20,8 +20,10 @@ GOOD = dict(station_lat=35.7, station_lon=-117.5, event_lat=35.77, event_lon=-11
 
 
 def test_make_target_validates_fields():
-    t = make_target(**GOOD, origin_time="2019-07-06T03:19:53", n_samples=3, seed=7)
-    assert t.origin_time == UTCDateTime("2019-07-06T03:19:53") and t.n_samples == 3 and 5 < t.distance_km < 20
+    t = make_target(**GOOD, origin_time="2019-07-06T03:19:53", n_records=3, seed=7)
+    assert t.origin_time == UTCDateTime("2019-07-06T03:19:53") and t.n_records == 3 and 5 < t.distance_km < 20
+    with pytest.raises(ScenarioError, match="'n_records'.*positive integer"):
+        make_target(**GOOD, n_records=0)
     with pytest.raises(ScenarioError, match="'station_lat'.*outside"):
         make_target(**{**GOOD, "station_lat": 91})
     with pytest.raises(ScenarioError, match="below -10 km"):
@@ -38,7 +40,7 @@ def test_make_target_validates_fields():
 def test_read_scenarios_keeps_good_rows_and_names_bad_ones(tmp_path):
     p = tmp_path / "s.csv"
     p.write_text(
-        "stla,stlo,evla,evlo,evdp,mag,samples\n"
+        "stla,stlo,evla,evlo,evdp,mag,n_records\n"
         "35.7,-117.5,35.77,-117.6,8,4.2,2\n"
         "95,-117.5,35.77,-117.6,8,4.2,1\n"
         "35.9,-117.4,35.77,-117.6,8,abc,1\n"
@@ -48,11 +50,26 @@ def test_read_scenarios_keeps_good_rows_and_names_bad_ones(tmp_path):
     assert [type(r).__name__ for r in rows] == ["Target", "ScenarioError", "ScenarioError", "Target"]
     assert "row 2" in str(rows[1]) and "station_lat" in str(rows[1])
     assert "row 3" in str(rows[2]) and "magnitude" in str(rows[2])
-    assert rows[0].n_samples == 2 and rows[0].seed != rows[3].seed
+    assert rows[0].n_records == 2 and rows[0].seed != rows[3].seed
     bad = tmp_path / "bad.csv"
     bad.write_text("station_lat,station_lon,magnitude\n1,2,3\n")
     with pytest.raises(ScenarioError, match="lacks column.*event_lat"):
         read_scenarios(bad)
+
+
+def test_read_scenarios_reads_the_old_column_name_with_a_warning(tmp_path):
+    """``n_samples`` (records per target) was renamed ``n_records``; old CSVs still load."""
+    p = tmp_path / "old.csv"
+    p.write_text("station_lat,station_lon,event_lat,event_lon,event_depth_km,magnitude,n_samples\n"
+                 "35.7,-117.5,35.77,-117.6,8,4.2,3\n")
+    with pytest.warns(DeprecationWarning, match="'n_samples'.*'n_records'"):
+        rows = read_scenarios(p)
+    assert rows[0].n_records == 3
+    both = tmp_path / "both.csv"
+    both.write_text("station_lat,station_lon,event_lat,event_lon,event_depth_km,magnitude,n_samples,n_records\n"
+                    "35.7,-117.5,35.77,-117.6,8,4.2,3,2\n")
+    with pytest.warns(DeprecationWarning), pytest.raises(ScenarioError, match="both"):
+        read_scenarios(both)
 
 
 def test_section_line_and_grid():
@@ -95,6 +112,9 @@ def test_stream_mseed_and_sac_roundtrip(tmp_path):
 
     side = json.loads(files[1].read_text())
     assert side["units"] == "m/s2" and side["heggs"]["model"] == "tiny"
+    # stats.heggs.target is an ObsPy AttribDict: the sidecar holds it as a JSON object
+    assert side["heggs"]["target"] == {**t.as_dict(), "origin_time": "2019-07-06T03:19:53.000000Z"}
+    assert side["heggs"]["member"] == 1 and side["heggs"]["seed"] == 6
     sac = write_stream(st, tmp_path / "rec", "sac")
     assert len(sac) == 3
     tr = read(str(sac[1]))[0]  # HNN

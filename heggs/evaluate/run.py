@@ -1,0 +1,219 @@
+"""Stage: evaluation — run the evaluation of several generators (what ``heggs evaluate`` does).
+
+``evaluate(generators, store, cfg, out)``: one test set (:func:`heggs.evaluate.scoring.load_test_set`),
+the real records picked once, then for each generator (HEGGS models, baselines trained by
+``heggs train``, the stochastic method) the scored rows
+(:func:`heggs.evaluate.scoring.evaluate_generator`), a magnitude sweep (:mod:`heggs.evaluate.sweep`)
+and record sections; the tables, figures and Markdown report are written by
+:mod:`heggs.evaluate.report`. Everything goes to ``out``:
+
+- ``<name>/rows.csv`` (one row per target, mode and record), ``<name>/spectral_ratios.npz``,
+  ``<name>/summary.json`` (estimates with bootstrap CIs over events), ``<name>/sections/*.png``;
+- ``summary.csv`` (all generators side by side, one line per generator and mode),
+  ``report.md`` with the tables and the figures ``metrics.png``, ``fas_ratio.png``,
+  ``psa_ratio.png``, ``pga_distance.png``, ``sweep.png``.
+
+A generator already evaluated in ``out`` (its ``summary.json`` exists) is reused with
+``reuse=True``, so a new baseline can be added to an existing report. Metric definitions:
+docs/metrics.md.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import replace
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+import pandas as pd
+
+from ..config import EvalConfig
+from ..store import UNITS_PHYSICAL, Store
+from .report import (
+    json_default,
+    plot_curves,
+    plot_metric_bars,
+    plot_pga_distance,
+    plot_section_triptych,
+    plot_sweeps,
+    summary_table,
+    write_report,
+)
+from .scoring import (
+    FAS_FREQS_HZ,
+    PSA_PERIODS_S,
+    EvalResult,
+    Generator,
+    TestSet,
+    curve_summary,
+    evaluate_generator,
+    load_test_set,
+    paired_source_effect,
+    real_picks,
+    summarize,
+)
+
+__all__ = ["evaluate", "sweep_target", "sweep_generate_fn"]
+
+
+# ----------------------------------------------------------------------------- sweep
+
+
+def sweep_target(test: TestSet, distance_km: float = 20.0) -> int:
+    """The test row the magnitude sweep varies: the physical target closest to ``distance_km``
+    (any target when none is physical)."""
+    d = test.meta["path_ep_distance_km"].to_numpy(float)
+    pool = np.flatnonzero(test.physical) if test.physical.any() else np.arange(len(test))
+    return int(pool[np.argmin(np.abs(d[pool] - distance_km))])
+
+
+def _store_band_response(test: TestSet):
+    """|H(f)|² of the store's zero-phase band-pass (what every training record went through;
+    divided out before the Brune fit, as in :func:`heggs.evaluate.sweep.validate_corner_estimator`)."""
+    from ..simulate.stochastic import bandpass_response
+
+    lo = float(np.nanmedian(pd.to_numeric(test.meta.get("trace_band_min_hz", pd.Series([1.0])), errors="coerce")))
+    hi = float(np.nanmax(test.band_max_hz))
+    lo = lo if np.isfinite(lo) and lo > 0 else 1.0
+    return lambda f: bandpass_response(f, lo, hi, test.sampling_rate_hz)
+
+
+def sweep_generate_fn(gen: Generator, test: TestSet, target: int, cfg: EvalConfig):
+    """``generate(magnitude, seeds)`` for :func:`heggs.evaluate.sweep.magnitude_sweep`: the test target
+    ``target`` (its station, epicentre and depth) with the magnitude replaced, without source."""
+
+    def generate(magnitude: float, seeds: Sequence[int]) -> np.ndarray:
+        meta = test.meta.iloc[[target] * len(seeds)].reset_index(drop=True).copy()
+        meta["source_magnitude"] = float(magnitude)
+        return gen.generate(replace(test, meta=meta), np.arange(len(seeds)), list(seeds), False, cfg)
+
+    return generate
+
+
+
+
+def _write_sections(res: EvalResult, test: TestSet, cfg: EvalConfig, folder: Path) -> list[str]:
+    import matplotlib.pyplot as plt
+
+    folder.mkdir(parents=True, exist_ok=True)
+    ev = test.events
+    names = pd.Series(ev).value_counts()
+    names = names[names >= 2].index[: cfg.max_sections]
+    files = []
+    for e in names:
+        rows = np.flatnonzero(ev == e)
+        panels = {f"generated, {m.replace('_', ' ')}": (res.first_samples[m][rows] if m in res.first_samples else None)
+                  for m in ("with_source", "without_source")}
+        m = test.meta.iloc[rows]
+        fig = plot_section_triptych(
+            test.waveforms[rows], panels, m["path_ep_distance_km"].to_numpy(float), test.sampling_rate_hz,
+            test.components, labels=m["station_code"].astype(str).tolist(), valid=test.valid[rows],
+            title=f"{res.name}: event {e}, M {float(m['source_magnitude'].iloc[0]):.1f}, Z component, each trace "
+                  "normalised to its peak; record 0 of each target")
+        p = folder / f"section_{e}.png"
+        fig.savefig(p, dpi=100)
+        plt.close(fig)
+        files.append(str(p))
+    return files
+
+
+def evaluate(generators: Sequence[Generator], store: Store | str | Path, cfg: EvalConfig, out: str | Path,
+             reuse: bool = False, progress: bool = True, sweep: bool = True) -> Path:
+    """Evaluate every generator on the same test targets and write the report; returns ``report.md``.
+
+    generators : :class:`heggs.evaluate.scoring.ModelGenerator` /
+        :class:`heggs.evaluate.scoring.StochasticGenerator` (names must be unique: each gets ``out/<name>/``).
+    reuse : reuse generators already evaluated in ``out``; sweep : run the magnitude sweep.
+    """
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    t0 = time.time()
+    test = load_test_set(store, cfg.split, cfg.max_targets, cfg.seed)
+    picks_path = out / "real_picks.csv"
+    if reuse and picks_path.exists() and len(pd.read_csv(picks_path)) == len(test):
+        rp = pd.read_csv(picks_path)
+        picks = (rp["p_real_s"].to_numpy(float), rp["s_real_s"].to_numpy(float))
+    else:
+        picks = real_picks(test, cfg)
+        pd.DataFrame({"trace_name": test.meta["trace_name"], "p_real_s": picks[0], "s_real_s": picks[1],
+                      "p_store_s": test.meta["trace_P_arrival_sample"] / test.sampling_rate_hz,
+                      "s_store_s": test.meta["trace_S_arrival_sample"] / test.sampling_rate_hz}).to_csv(picks_path, index=False)
+    summaries: dict[str, dict] = {}
+    rows_all: dict[str, pd.DataFrame] = {}
+    curves: dict[str, dict[str, dict]] = {"fas": {}, "psa": {}}
+    sweeps: dict[str, Any] = {}
+    for gen in generators:
+        folder = out / gen.name
+        if reuse and (folder / "summary.json").exists():
+            summary = json.loads((folder / "summary.json").read_text())
+            rows = pd.read_csv(folder / "rows.csv", keep_default_na=True)
+            ratios = np.load(folder / "spectral_ratios.npz")
+            fas, psa = ratios["fas"], ratios["psa"]
+        else:
+            res = evaluate_generator(gen, test, cfg, picks, progress=progress)
+            rows, fas, psa = res.rows, res.fas_ratio, res.psa_ratio
+            folder.mkdir(parents=True, exist_ok=True)
+            rows.to_csv(folder / "rows.csv", index=False)
+            np.savez_compressed(folder / "spectral_ratios.npz", fas=fas, psa=psa, fas_freqs_hz=FAS_FREQS_HZ,
+                                psa_periods_s=PSA_PERIODS_S)
+            summary = {"name": gen.name, "units": gen.units, "uses_source": gen.uses_source,
+                       "modes": summarize(rows, cfg), "source_effect": paired_source_effect(rows, cfg),
+                       "sections": _write_sections(res, test, cfg, folder / "sections")}
+            if sweep and gen.units == UNITS_PHYSICAL:
+                from .sweep import magnitude_sweep
+
+                tgt = sweep_target(test)
+                s = magnitude_sweep(sweep_generate_fn(gen, test, tgt, cfg), list(cfg.sweep_magnitudes),
+                                    cfg.sweep_records, test.sampling_rate_hz, fmax=float(0.9 * test.band_max_hz.max()),
+                                    seed=cfg.seed, response=_store_band_response(test))
+                summary["sweep"] = _sweep_dict(s, test, tgt)
+                np.savez_compressed(folder / "sweep.npz", **{k: np.asarray(v) for k, v in (
+                    ("magnitudes", s.magnitudes), ("omega0", s.omega0), ("fc", s.fc), ("freqs", s.freqs),
+                    ("mean_log_spectra", s.mean_log_spectra))})
+            (folder / "summary.json").write_text(json.dumps(summary, indent=2, default=json_default) + "\n")
+        summaries[gen.name] = summary
+        rows_all[gen.name] = rows
+        ev = rows["source_id"].astype(str).to_numpy()
+        for mode in rows["mode"].unique():
+            sel = (rows["mode"] == mode).to_numpy()
+            label = f"{gen.name} ({mode.replace('_', ' ')})"
+            if np.isfinite(fas[sel]).any():
+                curves["fas"][label] = curve_summary(fas[sel], ev[sel], cfg)
+                curves["psa"][label] = curve_summary(psa[sel], ev[sel], cfg)
+        if (folder / "sweep.npz").exists():
+            z = np.load(folder / "sweep.npz")
+            sweeps[gen.name] = type("Sweep", (), {k: z[k] for k in z.files})
+    figures = {}
+    if summaries:
+        plot_metric_bars(summaries, out / "metrics.png")
+        figures["metrics"] = "metrics.png"
+    if curves["fas"]:
+        plot_curves(curves["fas"], FAS_FREQS_HZ, "frequency (Hz)", "log10 FAS ratio generated / real",
+                     out / "fas_ratio.png", "Fourier amplitude spectra (horizontal geometric mean, Konno–Ohmachi b=40): "
+                     "mean log ratio, 95 % bootstrap CI over events")
+        plot_curves(curves["psa"], PSA_PERIODS_S, "period (s)", "log10 PSA ratio generated / real (RotD50, 5 %)",
+                     out / "psa_ratio.png", "5 %-damped RotD50 response spectra: mean log ratio, 95 % bootstrap CI over events")
+        figures.update(fas="fas_ratio.png", psa="psa_ratio.png")
+    if plot_pga_distance(test, rows_all, cfg, out / "pga_distance.png"):
+        figures["pga"] = "pga_distance.png"
+    if sweeps:
+        plot_sweeps(sweeps, out / "sweep.png")
+        figures["sweep"] = "sweep.png"
+    table = summary_table(summaries)
+    table.to_csv(out / "summary.csv", index=False)
+    report = write_report(summaries, test, cfg, out, figures, time.time() - t0, Path(store if not isinstance(store, Store) else store.path))
+    return report
+
+
+def _sweep_dict(s: Any, test: TestSet, target: int) -> dict[str, Any]:
+    m = test.meta.iloc[target]
+    d = {k: getattr(s, k) for k in ("omega0_slope", "fc_slope", "level_rises", "corner_falls", "omega0_slope_ci",
+                                    "fc_slope_ci") if hasattr(s, k)}
+    d["magnitudes"] = list(map(float, s.magnitudes))
+    d["fc_median_hz"] = np.nanmedian(np.asarray(s.fc, dtype=float), axis=1).tolist()
+    d["omega0_median"] = np.nanmedian(np.asarray(s.omega0, dtype=float), axis=1).tolist()
+    d["target"] = {"trace_name": str(m["trace_name"]), "distance_km": float(m["path_ep_distance_km"]),
+                   "depth_km": float(m["source_depth_km"])}
+    return d
