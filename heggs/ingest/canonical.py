@@ -57,12 +57,11 @@ from typing import Any
 import numpy as np
 import scipy.signal
 from obspy import Stream, Trace
-from obspy.geodetics import gps2dist_azimuth
 
 from ..config import IngestConfig
 from .records import EventInfo, RawRecord, Skip, StationInfo
 from ..store import UNITS_PHYSICAL
-from ..traveltimes import TravelTimeTable, get_table, taup_first_arrivals
+from ..traveltimes import TravelTimeTable, epicentral_distance_km, geodesics, get_table, taup_first_arrivals
 
 #: second letter of a SEED channel code meaning an acceleration sensor (HN?, HL?, BN?, HG?)
 ACCEL_INSTRUMENTS = set("NLG")
@@ -329,9 +328,9 @@ def theoretical_travel_times(raw: RawRecord, ev: EventInfo, cfg: IngestConfig) -
     sta = _station(raw)
     if sta is None:
         return None
-    dist_m, _, _ = gps2dist_azimuth(ev.latitude, ev.longitude, sta.latitude, sta.longitude)
+    dist_km = float(epicentral_distance_km(ev.latitude, ev.longitude, sta.latitude, sta.longitude))
     try:
-        return first_arrivals(cfg.velocity_model, dist_m / 1000.0, ev.depth_km)
+        return first_arrivals(cfg.velocity_model, dist_km, ev.depth_km)
     except ValueError:
         return None
 
@@ -349,8 +348,7 @@ def _process(raw: RawRecord, ev: EventInfo, cfg: IngestConfig, adapter: str,
         if not np.all(np.isfinite(np.asarray(tr.data, dtype=np.float64))):
             raise _SkipError("NaN", f"{tr.id} contains NaN/inf")
     # geometry and arrivals
-    dist_m, az, baz = gps2dist_azimuth(ev.latitude, ev.longitude, sta.latitude, sta.longitude)
-    dist_km = dist_m / 1000.0
+    dist_km, az, baz = (float(v) for v in geodesics(ev.latitude, ev.longitude, sta.latitude, sta.longitude))
     t0 = ev.origin_time + w.offset_s
     t_end = t0 + w.length_s
     rate = w.sampling_rate_hz
