@@ -15,7 +15,7 @@ from typing import Iterator
 
 from obspy import UTCDateTime
 
-from .formats import is_regular_file, read_or_skip, read_quiet
+from .formats import is_regular_file, read_or_skip, read_waveform_file
 from .instruments import instrument_id, split_instruments
 from .records import EventInfo, Item, RawRecord, Skip, StationInfo
 
@@ -109,7 +109,7 @@ def iceland_dike_records(root: str | Path) -> Iterator[Item]:
         if not wav.exists():
             yield Skip(str(evf), "no waveform file", f"{wav.name} missing")
             continue
-        st = read_or_skip(wav, read_quiet)
+        st = read_or_skip(wav, read_waveform_file)  # a truncated MSEED is a skip, not a short record
         if isinstance(st, Skip):
             yield st
             continue

@@ -18,7 +18,7 @@ import numpy as np
 from obspy import Stream
 
 from .catalog import read_nordic
-from .formats import is_regular_file, read_or_skip, read_quiet
+from .formats import is_regular_file, read_or_skip, read_quiet, read_waveform_file
 from .headers import header_station, sac_event
 from .instruments import component_codes, instrument_id, keep_enz, split_instruments
 from .records import Item, RawRecord, Skip, StationInfo
@@ -133,7 +133,7 @@ def eqcorrscan_alpine_records(root: str | Path, include_sac: bool = True) -> Ite
             if wav is None:
                 yield Skip(f"{sfile}:{name}", "no waveform file", f"{name} not found under WAV/")
                 continue
-            st = read_or_skip(wav, read_quiet)
+            st = read_or_skip(wav, read_waveform_file)
             if isinstance(st, Skip):
                 yield st
                 continue
