@@ -60,45 +60,31 @@ def main() -> None:
 
 
 def _ingest_kinds(paths, kind):
-    """[(path, adapter kind)]: ``auto`` asks heggs.ingest.archives.detect_kind, else generic."""
-    from pathlib import Path
+    """[(path, adapter kind)] through the registry (heggs.ingest.archives.resolve_kind): ``auto``
+    detects each archive's layout, else ``generic``."""
+    from .ingest.archives import resolve_kind
 
-    out = []
-    for p in paths:
-        k = kind
-        if k == "auto":
-            try:
-                from .ingest.archives import detect_kind
-            except ImportError:  # archive adapters not available: generic scan
-                detect_kind = None
-            k = (detect_kind(Path(p)) if detect_kind else None) or "generic"
-        elif k != "generic":
-            from .ingest.archives import ADAPTERS
-
-            if k not in ADAPTERS:
-                raise click.BadParameter(f"unknown kind {k!r}; known: auto, generic, {', '.join(sorted(ADAPTERS))}")
-        out.append((Path(p), k))
-    return out
+    try:
+        return [(Path(p), resolve_kind(p, kind)) for p in paths]
+    except ValueError as e:
+        raise click.BadParameter(str(e), param_hint="--kind") from None
 
 
 def _ingest_items(kinds, stations, events):
-    """Chain the adapters' item streams (lazy: nothing is read up front)."""
-    from .ingest.generic import scan_archive
+    """Chain the adapters' item streams (lazy: nothing is read up front). ``stations`` /
+    ``events`` are options of the generic adapter; other adapters read their own metadata."""
+    from .ingest.archives import iter_archive
 
     for p, k in kinds:
-        if k == "generic":
-            yield from scan_archive([p], station_files=stations, event_files=events)
-        else:
-            from .ingest.archives import ADAPTERS
-
-            yield from ADAPTERS[k](p)
+        options = {"station_files": stations, "event_files": events} if k == "generic" else {}
+        yield from iter_archive(p, k, **options)
 
 
 @main.command("ingest")
 @click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True))
 @click.option("--out", "out", required=True, type=click.Path(file_okay=False), help="Store folder to (re)write.")
 @click.option("--kind", default="auto", show_default=True,
-              help="Archive adapter: auto (detect, else generic), generic, or a heggs.ingest.archives kind.")
+              help="Archive adapter: auto (detect, else generic) or a kind of heggs.ingest.archives.ADAPTERS.")
 @click.option("--catalog", "catalogs", multiple=True, type=click.Path(exists=True, dir_okay=False),
               help="Catalog file(s) for event association: QuakeML, Nordic S-file, CSV (repeatable).")
 @click.option("--stations", "stations", multiple=True, type=click.Path(exists=True, dir_okay=False),
@@ -147,11 +133,14 @@ def ingest_cmd(paths, out, kind, catalogs, stations, events, length_s, offset_s,
     # adapters know their archive's own catalogs (gmprocess event.json files, catalog CSVs)
     from .ingest.archives import source_catalog
 
-    own = [ev for p, k in kinds if k != "generic" for ev in source_catalog(p, k)]
+    own = [ev for p, k in kinds for ev in source_catalog(p, k)]
     if own:
         catalog = Catalog(list(catalog.events if catalog is not None else []) + own)
     for p, k in kinds:
         click.echo(f"{p}: adapter {k}", err=True)
+        if k != "generic" and (stations or events):
+            click.echo(f"warning: --stations/--events are options of the generic adapter and are not used for "
+                       f"{p} (adapter {k} reads the archive's own metadata; pass --kind generic to use them)", err=True)
     items = _ingest_items(kinds, stations, events)
     report = ingest(items, out, cfg, catalog=catalog, progress=not quiet, workers=workers,
                     adapter="+".join(sorted({k for _, k in kinds})))

@@ -15,7 +15,8 @@ from typing import Any, Sequence
 
 import numpy as np
 import pandas as pd
-from obspy.geodetics import gps2dist_azimuth
+
+from .traveltimes import geodesics
 
 #: The 11 condition features, in order (docs/data-contract.md). Units: degrees, km, magnitude units.
 FEATURE_NAMES: tuple[str, ...] = (
@@ -53,7 +54,7 @@ def _geodesics(slat: np.ndarray, slon: np.ndarray, elat: np.ndarray, elon: np.nd
     """Epicentral distance (km), azimuth event->station and back-azimuth station->event (deg).
 
     All inputs (n,) degrees. Returns (n, 3) float64; NaN where an input is NaN. Each distinct
-    (event, station) pair is computed once with ObsPy's ``gps2dist_azimuth`` (WGS84).
+    (event, station) pair is computed once with :func:`heggs.traveltimes.geodesics` (WGS84).
     """
     from tqdm.auto import tqdm
 
@@ -65,8 +66,7 @@ def _geodesics(slat: np.ndarray, slon: np.ndarray, elat: np.ndarray, elon: np.nd
         if not all(math.isfinite(v) for v in key):
             continue
         if key not in cache:
-            d_m, az, baz = gps2dist_azimuth(*key)
-            cache[key] = (d_m / 1000.0, az, baz)
+            cache[key] = tuple(float(v) for v in geodesics(*key))
         out[i] = cache[key]
     return out
 
@@ -78,8 +78,8 @@ def condition_features(meta: pd.DataFrame) -> np.ndarray:
         ``source_latitude_deg``, ``source_longitude_deg``, ``source_depth_km`` (km, positive
         down), ``source_magnitude``; optionally ``path_ep_distance_km``, ``path_azimuth_deg``
         (event->station, deg from north) and ``path_back_azimuth_deg`` (station->event). Path
-        columns that are missing or NaN are computed from the coordinates (ObsPy,
-        ``gps2dist_azimuth``).
+        columns that are missing or NaN are computed from the coordinates (WGS84,
+        :func:`heggs.traveltimes.geodesics`).
 
     Returns (n, 11) float64 in :data:`FEATURE_NAMES` order: degrees, km, magnitude, km, and the
     sines/cosines of the azimuths. Rows with a missing coordinate, depth or magnitude are NaN in

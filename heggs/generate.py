@@ -37,6 +37,7 @@ from .ingest.records import EventInfo, RawRecord, StationInfo
 from .scenario import ScenarioError, Target, check_training_ranges
 from .output import to_stream
 from .checkpoint import load_checkpoint
+from .traveltimes import epicentral_distance_km
 
 #: where the bundled default model lives (package data)
 DEFAULT_MODEL = Path(__file__).resolve().parent / "weights" / "default"
@@ -178,9 +179,7 @@ class HEGGS:
                 "a source must be a recording of the SAME event (set the target's origin_time)")
         sac = getattr(source[0].stats, "sac", None)
         if sac is not None and "evla" in sac and "evlo" in sac and abs(sac.evla) <= 90:
-            from obspy.geodetics import gps2dist_azimuth
-
-            d_km = gps2dist_azimuth(sac.evla, sac.evlo, target.event_lat, target.event_lon)[0] / 1e3
+            d_km = float(epicentral_distance_km(sac.evla, sac.evlo, target.event_lat, target.event_lon))
             if d_km > 50.0:
                 raise ScenarioError(f"source header names an event {d_km:.0f} km from the target event: not the same event")
         units = units or ("counts" if inventory is not None else "m/s2")

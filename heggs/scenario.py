@@ -19,7 +19,9 @@ from typing import Any, Iterable
 import numpy as np
 import pandas as pd
 from obspy import UTCDateTime
-from obspy.geodetics import gps2dist_azimuth, kilometers2degrees
+from obspy.geodetics import kilometers2degrees
+
+from .traveltimes import epicentral_distance_km
 
 from .config import DEFAULT_ORIGIN_TIME
 
@@ -71,7 +73,7 @@ class Target:
 
     @property
     def distance_km(self) -> float:
-        return gps2dist_azimuth(self.event_lat, self.event_lon, self.station_lat, self.station_lon)[0] / 1e3
+        return float(epicentral_distance_km(self.event_lat, self.event_lon, self.station_lat, self.station_lon))
 
     def as_dict(self) -> dict[str, Any]:
         d = asdict(self)

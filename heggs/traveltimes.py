@@ -14,8 +14,12 @@ Depth columns are built lazily (only those a query needs) and cached in memory a
 (one ``.npy`` per depth under ``$HEGGS_CACHE`` or ``~/.cache/heggs``, in traveltimes/), keyed by the model name or by a hash of
 a user model file (``.tvel`` / ``.nd``, converted with ObsPy's ``build_taup_model``).
 
-Distances here are great-circle distances on TauP's sphere (radius 6371 km); negative source
-depths are clipped to 0 for travel times (docs/data-contract.md).
+Distances between an epicentre and a station are computed in one place for the whole package:
+:func:`geodesics` / :func:`epicentral_distance_km` (WGS84 ellipsoid, ObsPy's
+``gps2dist_azimuth``), used by ingest, the simulator, conditions and scenarios alike. The tables
+take that distance in km and convert it to degrees on TauP's sphere (radius 6371 km,
+:data:`KM_PER_DEG`); negative source depths are clipped to 0 for travel times
+(docs/data-contract.md).
 """
 
 from __future__ import annotations
@@ -31,6 +35,38 @@ import numpy as np
 #: TauP's planet radius (km) and km per degree of great-circle distance.
 EARTH_RADIUS_KM = 6371.0
 KM_PER_DEG = 2.0 * np.pi * EARTH_RADIUS_KM / 360.0
+
+
+
+def geodesics(lat1, lon1, lat2, lon2) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Epicentral distance (km, WGS84), azimuth from point 1 to point 2 and back azimuth from
+    point 2 to point 1 (degrees clockwise from north, in [0, 360)).
+
+    Arguments in degrees, scalars or arrays broadcastable to one shape (n,) or any shape; point 1
+    is the epicentre and point 2 the station by convention. Returns three float64 arrays of the
+    broadcast shape; NaN where an input is NaN. Each distinct pair is computed once with
+    ObsPy's ``gps2dist_azimuth`` (~30 µs a pair).
+    """
+    from obspy.geodetics import gps2dist_azimuth
+
+    args = np.broadcast_arrays(*(np.asarray(a, dtype=np.float64) for a in (lat1, lon1, lat2, lon2)))
+    shape = args[0].shape
+    flat = np.stack([a.ravel() for a in args], axis=1)
+    out = np.full((flat.shape[0], 3), np.nan)
+    ok = np.all(np.isfinite(flat), axis=1)
+    if ok.any():
+        pairs, inverse = np.unique(flat[ok], axis=0, return_inverse=True)
+        vals = np.array([gps2dist_azimuth(*row) for row in pairs.tolist()], dtype=np.float64).reshape(-1, 3)
+        vals[:, 0] /= 1000.0
+        out[ok] = vals[np.asarray(inverse).ravel()]
+    return out[:, 0].reshape(shape), out[:, 1].reshape(shape), out[:, 2].reshape(shape)
+
+
+def epicentral_distance_km(lat1, lon1, lat2, lon2) -> np.ndarray:
+    """Distance in km on the WGS84 ellipsoid between points given in degrees (broadcastable
+    scalars or arrays; see :func:`geodesics`). Returns a float64 array of the broadcast shape."""
+    return geodesics(lat1, lon1, lat2, lon2)[0]
+
 
 _DEPTH_NODES = np.unique(np.concatenate([np.arange(0.0, 60.0, 0.5), np.arange(60.0, 200.0, 1.0),
                                          np.arange(200.0, 700.0 + 1e-9, 2.0)]))

@@ -11,25 +11,12 @@ import pandas as pd
 import pytest
 from obspy import Stream, Trace, UTCDateTime
 
-from heggs.ingest.archives import (
-    ADAPTERS,
-    detect_kind,
-    iceland_dike_records,
-    iter_archive,
-    parse_qm_event,
-    parse_qm_picks,
-    parse_qm_stations,
-    parse_station0_hyp,
-    sac_folder_records,
-    sfile_wav_names,
-    split_instruments,
-)
-from heggs.ingest.gmprocess import (
-    _folder_event_for,
-    _unsupported,
-    read_gm_event_json,
-    unsupported_format,
-)
+from heggs.ingest.archives import ADAPTERS, detect_kind, iter_archive, resolve_kind
+from heggs.ingest.gmprocess import _folder_event_for, _unsupported, unsupported_format
+from heggs.ingest.headers import read_event_json
+from heggs.ingest.instruments import split_instruments
+from heggs.ingest.quakemigrate import iceland_dike_records, parse_qm_event, parse_qm_picks, parse_qm_stations
+from heggs.ingest.seisan import parse_station0_hyp, sac_folder_records, sfile_wav_names
 from heggs.ingest.isola import isola_response, parse_isola_event, parse_isola_pz, parse_isola_stations
 from heggs.ingest.seisbench import normalise_units, seisbench_records
 from heggs.ingest.cwb import is_cwb, parse_cwb_time, read_cwb
@@ -322,13 +309,13 @@ def test_gmprocess_event_json_formats_and_wrong_label(tmp_path):
     flat = tmp_path / "a" / "event.json"
     flat.parent.mkdir()
     flat.write_text(json.dumps({"id": "us2000cnnl", "time": "2018-01-24T10:51:19.090000", "lat": 41.1, "lon": 142.4, "depth": 31, "magnitude": 6.3}))
-    e = read_gm_event_json(flat)
+    e = read_event_json(flat)
     assert e.event_id == "us2000cnnl" and e.origin_time == UTCDateTime("2018-01-24T10:51:19.09") and e.depth_km == 31
     geo = tmp_path / "b" / "event.json"
     geo.parent.mkdir()
     geo.write_text(json.dumps({"type": "Feature", "id": "nc73631381", "properties": {"mag": 3.23, "magType": "ml", "time": 1633005903170},
                                "geometry": {"type": "Point", "coordinates": [-122.67, 38.44, 9.27]}}))
-    g = read_gm_event_json(geo)
+    g = read_event_json(geo)
     assert (g.latitude, g.longitude, g.depth_km, g.magnitude, g.magnitude_type) == (38.44, -122.67, 9.27, 3.23, "ml")
     assert g.origin_time == UTCDateTime(1633005903.17)
     # an event.json whose origin is not inside the record names another event: not used
@@ -389,9 +376,11 @@ def test_detect_kind_layouts(tmp_path):
     assert detect_kind(mk("ps", ["a.mseed", "inv.xml"])) == "pysep"
     assert detect_kind(mk("none", ["readme.md"])) is None
     assert detect_kind(tmp_path / "missing") is None
-    assert set(ADAPTERS) == {"gmprocess", "eqcorrscan_alpine", "iceland_dike", "bayesisola", "pysep", "seisbench"}
-    with pytest.raises(ValueError, match="not recognised"):
-        iter_archive(tmp_path / "none")
+    assert set(ADAPTERS) == {"generic", "gmprocess", "eqcorrscan_alpine", "iceland_dike", "bayesisola", "pysep", "seisbench"}
+    assert resolve_kind(tmp_path / "none") == "generic" and resolve_kind(tmp_path / "ps", "auto") == "pysep"
+    assert list(iter_archive(tmp_path / "none")) == []  # generic scan: readme.md is not a waveform
+    with pytest.raises(ValueError, match="unknown archive kind"):
+        iter_archive(tmp_path / "none", "nonsense")
 
 
 # --- SeisBench import ---------------------------------------------------------------------------
@@ -479,9 +468,7 @@ def test_seisbench_import_plain_names_lowercase_picks_wc_layout(tmp_path):
 
 def test_seisbench_import_then_ingest(tmp_path):
     """A tiny SeisBench dataset (plain names, counts, no response) goes through ingest."""
-    ingest_mod = pytest.importorskip("heggs.ingest.run")
-    if not hasattr(ingest_mod, "ingest"):
-        pytest.fail("heggs.ingest.run.ingest is missing")
+    import heggs.ingest.run as ingest_mod
     from heggs.config import IngestConfig
     from heggs.store import Store
 

@@ -192,13 +192,43 @@ def test_ingest_duplicates_report_and_summary(tmp_path):
     assert set(meta["split"]) <= {"train", "dev", "test"} and meta["split"].nunique() == 1
 
 
+def _store_contents(path):
+    """{name: bytes or array}: every file of a store except the HDF5 file, whose every dataset
+    (values and attributes) is listed instead (the HDF5 bytes hold timestamps)."""
+    import h5py
+
+    out = {}
+    for f in sorted(path.iterdir()):
+        if f.suffix != ".hdf5":
+            out[f.name] = f.read_bytes()
+            continue
+        with h5py.File(f, "r") as h5:
+            def visit(name, obj):
+                out[f"{f.name}:{name}:attrs"] = {k: np.asarray(v).tolist() for k, v in obj.attrs.items()}
+                if isinstance(obj, h5py.Dataset):
+                    out[f"{f.name}:{name}"] = obj[()]
+            h5.visititems(visit)
+    return out
+
+
+def _assert_same_store(a, b):
+    ca, cb = _store_contents(a), _store_contents(b)
+    assert sorted(ca) == sorted(cb)
+    assert any(k.startswith("waveforms.hdf5:data/") and not k.endswith(":attrs") for k in ca)
+    for k in ca:
+        if isinstance(ca[k], np.ndarray):
+            np.testing.assert_array_equal(ca[k], cb[k], err_msg=k)
+        else:
+            assert ca[k] == cb[k], k
+
+
 def test_ingest_is_idempotent(tmp_path):
     ingest(_archive(), tmp_path / "a", progress=False)
-    first = (tmp_path / "a" / "metadata.csv").read_bytes()
-    w1 = Store(tmp_path / "a").waveforms(range(2))
+    import shutil
+
+    shutil.copytree(tmp_path / "a", tmp_path.parent / f"{tmp_path.name}_first")
     ingest(_archive(), tmp_path / "a", progress=False)
-    assert (tmp_path / "a" / "metadata.csv").read_bytes() == first
-    np.testing.assert_array_equal(Store(tmp_path / "a").waveforms(range(2)), w1)
+    _assert_same_store(tmp_path / "a", tmp_path.parent / f"{tmp_path.name}_first")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a"]
 
 
@@ -243,7 +273,7 @@ def test_duplicate_event_locations_share_one_source_id(tmp_path):
 def test_workers_give_the_same_store(tmp_path):
     ingest(_archive(), tmp_path / "a", progress=False)
     ingest(_archive(), tmp_path / "b", progress=False, workers=2)
-    assert (tmp_path / "a" / "metadata.csv").read_bytes() == (tmp_path / "b" / "metadata.csv").read_bytes()
+    _assert_same_store(tmp_path / "a", tmp_path / "b")
 
 
 def test_generic_cli_end_to_end_on_pysep(tmp_path, shared_data):

@@ -14,7 +14,8 @@ from obspy import Stream, read
 from heggs.ingest.catalog import Catalog
 from heggs.config import IngestConfig
 from heggs.ingest.run import ingest
-from heggs.ingest.generic import read_event_json, scan_archive
+from heggs.ingest.generic import scan_archive
+from heggs.ingest.headers import read_event_json
 
 FDSN = "gmprocess/fdsn"
 

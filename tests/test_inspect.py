@@ -43,7 +43,14 @@ def test_summarize_counts(store):
 
 
 def test_skips_from_ingest_report_csv(tmp_path):
-    report = "origin,status,reason\na.mseed,skipped,gap\nb.mseed,skipped,gap\nc.mseed,ok,\nd.sac,skipped,no response\n"
+    # the report exactly as heggs.ingest.run writes it (one row per Skip: origin, reason, detail)
+    import pandas as pd
+
+    from heggs.ingest.records import Skip
+
+    skips = [Skip("a.mseed", "gap"), Skip("b.mseed", "gap", "12 s"), Skip("d.sac", "no response", "no PZ")]
+    report = pd.DataFrame([{"origin": s.origin, "reason": s.reason, "detail": s.detail} for s in skips],
+                          columns=["origin", "reason", "detail"]).to_csv(index=False)
     st = make_store(tmp_path / "r", side_files={"ingest_report.csv": report})
     s = summarize(st)
     assert s["skips_by_reason"] == {"gap": 2, "no response": 1}

@@ -57,12 +57,11 @@ from typing import Any
 import numpy as np
 import scipy.signal
 from obspy import Stream, Trace
-from obspy.geodetics import gps2dist_azimuth
 
 from ..config import IngestConfig
 from .records import EventInfo, RawRecord, Skip, StationInfo
 from ..store import UNITS_PHYSICAL
-from ..traveltimes import TravelTimeTable, get_table, taup_first_arrivals
+from ..traveltimes import TravelTimeTable, epicentral_distance_km, geodesics, get_table, taup_first_arrivals
 
 #: second letter of a SEED channel code meaning an acceleration sensor (HN?, HL?, BN?, HG?)
 ACCEL_INSTRUMENTS = set("NLG")
@@ -329,52 +328,45 @@ def theoretical_travel_times(raw: RawRecord, ev: EventInfo, cfg: IngestConfig) -
     sta = _station(raw)
     if sta is None:
         return None
-    dist_m, _, _ = gps2dist_azimuth(ev.latitude, ev.longitude, sta.latitude, sta.longitude)
+    dist_km = float(epicentral_distance_km(ev.latitude, ev.longitude, sta.latitude, sta.longitude))
     try:
-        return first_arrivals(cfg.velocity_model, dist_m / 1000.0, ev.depth_km)
+        return first_arrivals(cfg.velocity_model, dist_km, ev.depth_km)
     except ValueError:
         return None
 
 
-def _process(raw: RawRecord, ev: EventInfo, cfg: IngestConfig, adapter: str,
-             travel_times: tuple[float, float] | None = None) -> Processed:
-    w = cfg.window
-    if raw.is_building:
-        raise _SkipError("building sensor")
-    sta = _station(raw)
-    if sta is None:
-        raise _SkipError("no station coordinates", "neither inventory nor header gives them")
-    st = raw.stream
-    for tr in st:
-        if not np.all(np.isfinite(np.asarray(tr.data, dtype=np.float64))):
-            raise _SkipError("NaN", f"{tr.id} contains NaN/inf")
-    # geometry and arrivals
-    dist_m, az, baz = gps2dist_azimuth(ev.latitude, ev.longitude, sta.latitude, sta.longitude)
-    dist_km = dist_m / 1000.0
-    t0 = ev.origin_time + w.offset_s
-    t_end = t0 + w.length_s
-    rate = w.sampling_rate_hz
+def _arrivals(ev: EventInfo, sta: StationInfo, dist_km: float, velocity_model: str,
+              travel_times: tuple[float, float] | None) -> tuple[Any, Any, str]:
+    """Step 2 — (P time, S time, ``trace_arrivals_source``): the station's picks, else first
+    arrivals from ``travel_times`` (P, S in s after the origin) or the cached TauP table."""
     picks = ev.picks.get(f"{sta.network}.{sta.station}") or ev.picks.get(sta.station) or {}
     tP = picks.get("P")
     tS = picks.get("S")
     if tP is None or tS is None:
         try:
-            ttp, tts = travel_times or first_arrivals(cfg.velocity_model, dist_km, ev.depth_km)
+            ttp, tts = travel_times or first_arrivals(velocity_model, dist_km, ev.depth_km)
         except ValueError as e:
             raise _SkipError("no theoretical arrival", str(e)) from None
         tP = tP if tP is not None else ev.origin_time + ttp
         tS = tS if tS is not None else ev.origin_time + tts
     n_picked = int(picks.get("P") is not None) + int(picks.get("S") is not None)
-    arr_src = {2: "picked", 0: "theoretical"}.get(n_picked, "mixed")
-    # time sanity on the raw span (cheap; before any processing)
+    return tP, tS, {2: "picked", 0: "theoretical"}.get(n_picked, "mixed")
+
+
+def _check_span(st: Stream, t0, t_end, tP, origin_time) -> None:
+    """Step 3 — time sanity on the raw span (cheap; before any processing)."""
     rs = min(tr.stats.starttime for tr in st)
     re_ = max(tr.stats.endtime for tr in st)
     if re_ < t0 or rs > t_end:
         raise _SkipError("time span misses window", f"record {rs}..{re_}, window {t0}..{t_end}")
     if not (t0 <= tP < t_end):
-        raise _SkipError("P outside window", f"P at {tP - ev.origin_time:.1f} s after origin")
-    # merge identical overlaps; any remaining gap/overlap -> skip
-    # light copy (the adapter's stream is not modified; its stats may hold large header dicts)
+        raise _SkipError("P outside window", f"P at {tP - origin_time:.1f} s after origin")
+
+
+def _three_components(st: Stream) -> tuple[Stream, float]:
+    """Step 4 — cleaning: a light float64 copy of the record (the adapter's stream is not
+    modified; its stats may hold large header dicts), identical overlaps merged, gaps and
+    missing components refused. Returns (Stream [H1, H2, Z] (E, N or 1, 2), original rate Hz)."""
     st = Stream([Trace(np.array(tr.data, dtype=np.float64),
                        header={k: tr.stats[k] for k in ("network", "station", "location", "channel",
                                                         "starttime", "sampling_rate")}) for tr in st])
@@ -399,23 +391,27 @@ def _process(raw: RawRecord, ev: EventInfo, cfg: IngestConfig, adapter: str,
     fs_orig = min(tr.stats.sampling_rate for tr in three)
     if any(abs(tr.stats.sampling_rate - fs_orig) > 1e-6 for tr in three):
         raise _SkipError("gap", "components sampled at different rates")
-    # validity against P and S (before padding)
+    return three, fs_orig
+
+
+def _check_validity(three: Stream, tP, tS, t_end, s_margin_s: float) -> tuple[Any, Any]:
+    """Step 3 (on the cleaned record) — the common span (start, end) of the three channels,
+    which must hold P and reach min(S + ``s_margin_s``, window end)."""
     rs = max(tr.stats.starttime for tr in three)
     re_ = min(tr.stats.endtime for tr in three)
     if rs > tP:
         raise _SkipError("starts after P", f"record starts {rs - tP:.2f} s after P")
-    need_end = min(tS + w.s_margin_s, t_end)
+    need_end = min(tS + s_margin_s, t_end)
     if re_ < need_end:
-        raise _SkipError("ends before S + margin", f"record ends {need_end - re_:.2f} s before S + {w.s_margin_s} s")
-    orient = [_orientation(raw, tr) for tr in three]
-    rotate = any(tr.stats.channel[-1] in "123" for tr in three)
-    if rotate and any(o is None for o in orient[:2]):
-        raise _SkipError("1/2 channels without azimuth", ", ".join(tr.id for tr in three[:2]))
-    # trim to window ± margin on the Z trace's sample grid -> (3, n) array, original rate
-    fs = fs_orig
+        raise _SkipError("ends before S + margin", f"record ends {need_end - re_:.2f} s before S + {s_margin_s} s")
+    return rs, re_
+
+
+def _trim(three: Stream, fs: float, a, b, taper_s: float) -> tuple[np.ndarray, Any]:
+    """Step 5 — samples between times ``a`` and ``b`` on the Z trace's grid -> ((3, n) float64
+    at the original rate ``fs``, time of sample 0), linearly detrended and Tukey-tapered over
+    ``taper_s`` at both ends."""
     ref = three[2].stats.starttime
-    a = max(rs, t0 - cfg.margin_s)
-    b = min(re_, t_end + cfg.margin_s)
     i_a = int(math.ceil((a - ref) * fs - 1e-6))
     start = ref + i_a / fs
     n = int(math.floor((b - start) * fs + 1e-6)) + 1
@@ -428,19 +424,21 @@ def _process(raw: RawRecord, ev: EventInfo, cfg: IngestConfig, adapter: str,
         raise _SkipError("time span misses window", "too few samples in the window")
     arr = np.stack([r[:n] for r in rows]).astype(np.float64)
     arr = scipy.signal.detrend(arr, axis=-1, type="linear")  # removes mean and trend
-    if cfg.taper_s > 0:
-        arr *= scipy.signal.windows.tukey(n, alpha=min(1.0, 2.0 * cfg.taper_s * fs / n))
-    # units -> m/s²
+    if taper_s > 0:
+        arr *= scipy.signal.windows.tukey(n, alpha=min(1.0, 2.0 * taper_s * fs / n))
+    return arr, start
+
+
+def _to_units(arr: np.ndarray, three: Stream, raw: RawRecord, fs: float, f_min: float, f_max: float,
+              water_level_db) -> tuple[np.ndarray, str]:
+    """Step 6 — (3, n) samples in ``raw.units`` -> (samples in m/s², ``UNITS_PHYSICAL``), or
+    unchanged with ``"counts"`` when counts have no response."""
     nyq = fs / 2.0
-    f_max = min(w.band_max_hz, w.nyquist_fraction * nyq, w.nyquist_fraction * rate / 2.0)
-    f_min = w.band_min_hz
-    if f_max <= f_min:
-        raise _SkipError("band empty", f"band max {f_max:.1f} Hz <= band min {f_min} Hz")
     units = raw.units
     if units == "counts" and _has_response(raw):
         pre = (0.5 * f_min, 0.8 * f_min, min(f_max * 1.05, 0.95 * nyq), nyq)
         for i, tr in enumerate(three):
-            arr[i] = _to_acceleration(arr[i], tr, raw, fs, pre, cfg.water_level_db)
+            arr[i] = _to_acceleration(arr[i], tr, raw, fs, pre, water_level_db)
         units = UNITS_PHYSICAL
     elif units in ("cm/s2", "m/s2", "m/s", "cm/s"):
         arr *= 0.01 if units.startswith("cm") else 1.0
@@ -449,7 +447,11 @@ def _process(raw: RawRecord, ev: EventInfo, cfg: IngestConfig, adapter: str,
         units = UNITS_PHYSICAL
     elif units != "counts":
         raise _SkipError("unknown units", units)
-    # rotation to E, N, Z
+    return arr, units
+
+
+def _rotate(arr: np.ndarray, orient: list, rotate: bool) -> np.ndarray:
+    """Step 7 — (3, n) [H1, H2, Z] with (azimuth, dip) per channel -> (3, n) E, N, Z."""
     nominal = [(90.0, 0.0), (0.0, 0.0)]
     off_nominal = any(o is not None and ((o[0] % 360, o[1]) != nominal[i]) for i, o in enumerate(orient[:2]))
     if rotate or off_nominal or (orient[2] is not None and orient[2][1] != -90.0):
@@ -459,16 +461,27 @@ def _process(raw: RawRecord, ev: EventInfo, cfg: IngestConfig, adapter: str,
         z, nn, e = rotate2zne(arr[2], zo[0], zo[1], arr[0], orient[0][0], orient[0][1],
                               arr[1], orient[1][0], orient[1][1])
         arr = np.stack([e, nn, z])
-    # band-pass at the original rate, then resample onto the window's sample grid
-    sos = _bandpass_sos(f_min, f_max, fs, cfg.filter_corners)
-    arr = scipy.signal.sosfilt(sos, scipy.signal.sosfilt(sos, arr, axis=-1)[:, ::-1], axis=-1)[:, ::-1]
+    return arr
+
+
+def _band(arr: np.ndarray, f_min: float, f_max: float, fs: float, corners: int) -> np.ndarray:
+    """Step 8a — zero-phase Butterworth band-pass (forward and backward) at the rate ``fs``."""
+    sos = _bandpass_sos(f_min, f_max, fs, corners)
+    return scipy.signal.sosfilt(sos, scipy.signal.sosfilt(sos, arr, axis=-1)[:, ::-1], axis=-1)[:, ::-1]
+
+
+def _window(arr: np.ndarray, fs: float, start, t0, rate: float, components: str, n_samples: int,
+            rs, re_) -> tuple[np.ndarray, int, int]:
+    """Steps 8b-9 — (3, n) E, N, Z at ``fs`` starting at ``start`` -> the window
+    ((len(components), n_samples) float32 from ``t0`` at ``rate``, zero-padded) and its valid
+    range [vs, ve) (the recorded part between ``rs`` and ``re_``)."""
     k0 = int(math.ceil((start - t0) * rate - 1e-6))  # first window sample at or after start
     res = _resample_onto_grid(arr, fs, rate, (t0 + k0 / rate) - start)
-    out = np.zeros((len(w.components), w.n_samples), dtype=np.float32)
-    vs, ve = max(k0, 0), min(k0 + res.shape[1], w.n_samples)
+    out = np.zeros((len(components), n_samples), dtype=np.float32)
+    vs, ve = max(k0, 0), min(k0 + res.shape[1], n_samples)
     for i, chan in enumerate("ENZ"):
-        if chan in w.components and ve > vs:
-            out[w.components.index(chan), vs:ve] = res[i, vs - k0 : ve - k0]
+        if chan in components and ve > vs:
+            out[components.index(chan), vs:ve] = res[i, vs - k0 : ve - k0]
     # the valid range is the recorded part of the window (the raw record, not the margins)
     vs = max(vs, int(math.ceil((rs - t0) * rate - 1e-6)))
     ve = min(ve, int(math.floor((re_ - t0) * rate + 1e-6)) + 1)
@@ -476,6 +489,43 @@ def _process(raw: RawRecord, ev: EventInfo, cfg: IngestConfig, adapter: str,
         raise _SkipError("time span misses window", "no valid sample in the window")
     if not np.all(np.isfinite(out)):
         raise _SkipError("NaN", "non-finite values after processing")
+    return out, vs, ve
+
+
+def _process(raw: RawRecord, ev: EventInfo, cfg: IngestConfig, adapter: str,
+             travel_times: tuple[float, float] | None = None) -> Processed:
+    """The chain of the module docstring, one named step per function."""
+    w = cfg.window
+    if raw.is_building:
+        raise _SkipError("building sensor")
+    sta = _station(raw)
+    if sta is None:
+        raise _SkipError("no station coordinates", "neither inventory nor header gives them")
+    for tr in raw.stream:
+        if not np.all(np.isfinite(np.asarray(tr.data, dtype=np.float64))):
+            raise _SkipError("NaN", f"{tr.id} contains NaN/inf")
+    dist_km, az, baz = (float(v) for v in geodesics(ev.latitude, ev.longitude, sta.latitude, sta.longitude))
+    t0 = ev.origin_time + w.offset_s
+    t_end = t0 + w.length_s
+    rate = w.sampling_rate_hz
+    tP, tS, arr_src = _arrivals(ev, sta, dist_km, cfg.velocity_model, travel_times)
+    _check_span(raw.stream, t0, t_end, tP, ev.origin_time)
+    three, fs_orig = _three_components(raw.stream)
+    rs, re_ = _check_validity(three, tP, tS, t_end, w.s_margin_s)
+    orient = [_orientation(raw, tr) for tr in three]
+    rotate = any(tr.stats.channel[-1] in "123" for tr in three)
+    if rotate and any(o is None for o in orient[:2]):
+        raise _SkipError("1/2 channels without azimuth", ", ".join(tr.id for tr in three[:2]))
+    fs = fs_orig
+    arr, start = _trim(three, fs, max(rs, t0 - cfg.margin_s), min(re_, t_end + cfg.margin_s), cfg.taper_s)
+    f_max = min(w.band_max_hz, w.nyquist_fraction * fs / 2.0, w.nyquist_fraction * rate / 2.0)
+    f_min = w.band_min_hz
+    if f_max <= f_min:
+        raise _SkipError("band empty", f"band max {f_max:.1f} Hz <= band min {f_min} Hz")
+    arr, units = _to_units(arr, three, raw, fs, f_min, f_max, cfg.water_level_db)
+    arr = _rotate(arr, orient, rotate)
+    arr = _band(arr, f_min, f_max, fs, cfg.filter_corners)
+    out, vs, ve = _window(arr, fs, start, t0, rate, w.components, w.n_samples, rs, re_)
     inst = three[2].stats.channel[:2]
     s = three[2].stats
     meta = {

@@ -7,8 +7,9 @@ Readers turn the catalog formats found in real archives into :class:`heggs.inges
   :func:`read_nordic`;
 * CSV tables — :func:`read_csv_catalog`, with flexible column names (see ``CSV_COLUMNS``).
 
-:class:`Catalog` associates a header origin with the closest catalog origin (vectorised over
-the whole catalog, so a 2,000-event catalog answers in microseconds) and
+:class:`Catalog` associates a header origin with the closest catalog origin (a sorted search
+by origin time, then WGS84 distances, :func:`heggs.traveltimes.epicentral_distance_km`, to the
+few candidates in the time window) and
 :func:`merge_duplicates` collapses several locations of one earthquake (the same event located
 twice in two S-files, Ridgecrest M7.1 in several gmprocess folders) into one canonical
 ``source_id`` so that splits by event stay leak-free.
@@ -25,9 +26,8 @@ import numpy as np
 import pandas as pd
 from obspy import UTCDateTime
 
+from ..traveltimes import epicentral_distance_km
 from .records import EventInfo
-
-EARTH_RADIUS_KM = 6371.0
 
 #: Accepted CSV column names (case-insensitive), first match wins. ``time`` is required and may
 #: be any string ``UTCDateTime`` parses (ISO 8601, with or without ``Z``); depth is in km,
@@ -42,15 +42,6 @@ CSV_COLUMNS: dict[str, tuple[str, ...]] = {
     "magnitude_type": ("magtype", "mag_type", "magnitude_type", "source_magnitude_type"),
     "event_id": ("id", "event_id", "eventid", "evid", "source_id"),
 }
-
-
-def haversine_km(lat1, lon1, lat2, lon2):
-    """Great-circle distance in km (spherical Earth); arguments in degrees, broadcastable."""
-    p1, p2 = np.radians(lat1), np.radians(lat2)
-    dp = p2 - p1
-    dl = np.radians(np.asarray(lon2) - np.asarray(lon1))
-    a = np.sin(dp / 2) ** 2 + np.cos(p1) * np.cos(p2) * np.sin(dl / 2) ** 2
-    return 2 * EARTH_RADIUS_KM * np.arcsin(np.sqrt(np.clip(a, 0.0, 1.0)))
 
 
 # --- readers --------------------------------------------------------------------------------
@@ -305,7 +296,7 @@ class Catalog:
         idx = np.arange(lo, hi)
         dt = np.abs(self._t[idx] - t)
         if latitude is not None and longitude is not None:
-            km = haversine_km(latitude, longitude, self._lat[idx], self._lon[idx])
+            km = epicentral_distance_km(latitude, longitude, self._lat[idx], self._lon[idx])
             ok = km <= max_km
             idx, dt = idx[ok], dt[ok]
         if idx.size == 0:
@@ -343,7 +334,7 @@ def merge_duplicates(
         j = i + 1
         while j < n and t[j] - t[i] <= max_dt_s:
             a, b = evs[i], evs[j]
-            close = haversine_km(a.latitude, a.longitude, b.latitude, b.longitude) <= max_km
+            close = epicentral_distance_km(a.latitude, a.longitude, b.latitude, b.longitude) <= max_km
             mag_ok = a.magnitude is None or b.magnitude is None or abs(a.magnitude - b.magnitude) <= max_dmag
             # one catalog never lists an event twice: rows of one file are distinct events
             same_file = bool(a.provenance) and a.provenance == b.provenance

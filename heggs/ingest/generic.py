@@ -1,28 +1,27 @@
-"""Stage 1 — the generic archive adapter: any folder tree of files ObsPy can read.
+"""Stage 1 — the generic archive adapter: any folder tree of files HEGGS or ObsPy can read.
 
-:func:`scan_archive` walks waveform folders (MSEED, SAC, K-NET, SEISAN, GSE2, ... through
-``obspy.read``), reads station metadata (StationXML / RESP / dataless SEED through
-``obspy.read_inventory``; SAC and K-NET header coordinates) and event metadata (QuakeML,
-Nordic S-files, CSV catalogs, gmprocess-style ``event.json``, SAC/K-NET header events), and
-yields one :class:`heggs.ingest.records.RawRecord` per (event, network, station, location,
+:func:`scan_archive` walks waveform folders (every format of
+:func:`heggs.ingest.formats.read_waveform_file`: MSEED, SAC, K-NET/KiK-net, CWB, AFAD/NSMN,
+GeoNet V1A, and SEISAN, GSE2, ... through ``obspy.read``), reads station metadata (StationXML /
+RESP / dataless SEED through ``obspy.read_inventory``; SAC, K-NET and text-format header
+coordinates) and event metadata (QuakeML, Nordic S-files, CSV catalogs, gmprocess-style
+``event.json``, file-header events of :mod:`heggs.ingest.headers`), and yields one
+:class:`heggs.ingest.records.RawRecord` per (event, network, station, location,
 band+instrument code) — e.g. ``HN?`` and ``BH?`` at one station are two instruments, and a
 multi-station file (a SEISAN WAV) is split per station — or a :class:`heggs.ingest.records.Skip`.
+:func:`generic_records` is the same scan behind the adapter contract (kind ``generic`` in
+:mod:`heggs.ingest.archives`).
 
 Folders are processed one at a time (memory bounded by the largest folder). Metadata files
 found in a folder apply to the waveforms in that folder and its sub-folders; files passed
 explicitly (``station_files`` / ``event_files``) apply everywhere. A folder whose event files
 name exactly one event gives that event to its records ("header event"); larger catalogs are
-for association (``Catalog``) in :func:`heggs.ingest.run.ingest`.
+for association (``Catalog``) in :func:`heggs.ingest.run.ingest`. An unreadable waveform,
+event or station file (an ``.xml`` that is neither StationXML nor QuakeML) is a reported Skip;
+FIFOs and devices are never opened (:func:`heggs.ingest.formats.is_regular_file`).
 
-Units (what ``RawRecord.units`` says):
-
-* ``counts`` for every format, except
-* K-NET/KiK-net (ObsPy's KNET reader): the data are counts with ``stats.calib`` = 0.01 × the
-  header scale factor (counts -> m/s²); the adapter returns gal (counts × calib × 100, equal
-  to the header's "Max. Acc. (gal)" after demeaning) and reports ``cm/s2``; channel
-  codes ``EW/NS/UD`` become ``HNE/HNN/HNZ`` (KiK-net ``*1`` borehole -> location ``01``,
-  ``*2`` surface -> ``02``).
-
+Units (what ``RawRecord.units`` says, :func:`heggs.ingest.formats.file_units`): ``counts`` for
+every format except K-NET/KiK-net, CWB and AFAD/NSMN (``cm/s2``) and GeoNet V1A (``m/s2``).
 Records in counts are converted by ingest when the inventory has a response; SAC ``idep`` is
 not trusted for the scale (real files disagree with the SAC standard), so SAC without a
 response stays in counts.
@@ -36,11 +35,14 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Iterable, Iterator, Sequence
 
-import numpy as np
-from obspy import Inventory, Stream, read, read_inventory
+from obspy import Inventory, Stream, read_inventory
 
-from .catalog import is_nordic, read_catalog, read_event_json  # noqa: F401 - re-exported
-from .records import EventInfo, RawRecord, Skip, StationInfo
+from .catalog import is_nordic, read_catalog
+from .formats import file_units, header_azimuths, is_regular_file, read_or_skip, read_waveform_file
+from .headers import header_event, header_station
+from .instruments import instrument_key
+from .nsmn import is_nsmn
+from .records import EventInfo, Item, RawRecord, Skip, StationInfo
 
 #: files never tried as waveforms (documentation, code, images, archives)
 IGNORED_SUFFIXES = {
@@ -48,18 +50,10 @@ IGNORED_SUFFIXES = {
     ".tar", ".ipynb", ".yml", ".yaml", ".cfg", ".ini", ".log", ".csv", ".json", ".npz",
 }
 IGNORED_NAMES = {"SOURCE_COMMIT", "LICENCE", "LICENSE", "README", "NOTICE", "COPYING"}
-#: waveform formats by suffix (saves ObsPy's format sniffing); others are auto-detected
-FORMAT_BY_SUFFIX = {".mseed": "MSEED", ".miniseed": "MSEED", ".ms": "MSEED", ".sac": "SAC"}
 #: traces of one instrument further apart than this are separate records (different events)
 SPLIT_GAP_S = 120.0
 #: an event file in a parent folder names a sub-folder's traces only if they start this close
 INHERIT_WITHIN_S = 3600.0
-
-
-def instrument_key(trace) -> tuple[str, str, str, str]:
-    """(network, station, location, band+instrument code) of an ObsPy trace."""
-    s = trace.stats
-    return (s.network, s.station, s.location, s.channel[:2] if len(s.channel) >= 3 else s.channel[:-1])
 
 
 def read_event_file(path: str | Path) -> list[EventInfo]:
@@ -111,7 +105,7 @@ def _classify(path: Path) -> str:
         return "meta"
     if is_nordic(path):
         return "event"
-    if suf in IGNORED_SUFFIXES:
+    if suf in IGNORED_SUFFIXES and not (suf == ".txt" and is_nsmn(path)):
         return "ignore"
     return "waveform"
 
@@ -135,108 +129,12 @@ def _select_inventory(inv: Inventory | None, net: str, sta: str) -> Inventory | 
     return sub if len(sub.networks) else None
 
 
-def _knet_fix(st: Stream) -> None:
-    """K-NET/KiK-net: counts * calib * 100 -> gal; EW/NS/UD -> HNE/HNN/HNZ (KiK-net 1/2 -> loc 01/02)."""
-    comp = {"EW": "E", "NS": "N", "UD": "Z"}
-    for tr in st:
-        ch = tr.stats.channel
-        if ch[:2] in comp:
-            if len(ch) == 3 and ch[2] in "12":
-                tr.stats.location = "0" + ch[2]
-            tr.stats.channel = "HN" + comp[ch[:2]]
-        # ObsPy's KNET reader sets calib = 0.01 × header scale factor, i.e. counts -> m/s²;
-        # the header's own unit is gal, which is what this adapter reports (× 100)
-        tr.data = tr.data.astype(np.float64) * float(tr.stats.calib) * 100.0
-        tr.stats.calib = 1.0
-
-
-def _header_event(tr) -> EventInfo | None:
-    """Event named by a SAC or K-NET header, if complete enough."""
-    s = tr.stats
-    if "knet" in s:
-        k = s.knet
-        if "evot" in k and "evla" in k:
-            return EventInfo(
-                f"knet_{k.evot.strftime('%Y%m%dT%H%M')}_{k.evla:.2f}_{k.evlo:.2f}", k.evot, float(k.evla),
-                float(k.evlo), float(k.evdp), float(k.mag) if "mag" in k else None, "Mj",
-                origin_uncertainty_s=60.0, provenance="K-NET header",
-            )
-        return None
-    if "sac" in s:
-        h = s.sac
-        if "evla" not in h or "evlo" not in h or "o" not in h:
-            return None
-        dep = float(h.get("evdp", 0.0))
-        if dep > 1000.0:  # metres in older SAC writers
-            dep /= 1000.0
-        if not (-10.0 <= dep <= 800.0):
-            dep = float("nan")  # unusable: a catalog match must supply it
-        t0 = s.starttime - float(h.get("b", 0.0)) + float(h["o"])
-        mag = h.get("mag")
-        return EventInfo(
-            f"sac_{t0.strftime('%Y%m%dT%H%M%S')}_{float(h['evla']):.2f}_{float(h['evlo']):.2f}", t0,
-            float(h["evla"]), float(h["evlo"]), dep, None if mag is None else float(mag), None,
-            origin_uncertainty_s=0.01, provenance="SAC header",
-        )
-    return None
-
-
-def _header_station(tr) -> StationInfo | None:
-    s = tr.stats
-    h = s.get("sac") or s.get("knet")
-    if h and "stla" in h and "stlo" in h:
-        return StationInfo(s.network, s.station, s.location, float(h["stla"]), float(h["stlo"]),
-                           float(h.get("stel", 0.0)))
-    return None
-
-
-def read_waveform_file(path: str | Path) -> Stream:
-    """``obspy.read`` with the format taken from the suffix when known; raises on truncation.
-
-    ObsPy reads a truncated miniSEED up to the last whole record, silently or with a warning;
-    such a file is not trusted (``ValueError``), so it is reported instead of silently shortened.
-    """
-    p = Path(path)
-    fmt = FORMAT_BY_SUFFIX.get(p.suffix.lower())
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        try:
-            st = read(str(p), format=fmt) if fmt else read(str(p))
-        except TypeError:
-            if fmt is None:
-                raise
-            st = read(str(p))
-    for w in caught:
-        msg = str(w.message)
-        if any(k in msg.lower() for k in ("exceeds buflen", "truncat", "not a valid", "corrupt")):
-            raise ValueError(f"damaged file: {msg}")
-    if st and st[0].stats.get("_format") == "MSEED":
-        _check_mseed_size(p)
-    if st and st[0].stats.get("_format") == "KNET":
-        _knet_fix(st)
-    return st
-
-
-def _check_mseed_size(path: Path) -> None:
-    """A miniSEED file is whole records: a size that is not a multiple of the record length means
-    the file was cut (ObsPy silently drops the partial last record)."""
-    from obspy.io.mseed.util import get_record_information
-
-    try:
-        reclen = int(get_record_information(str(path))["record_length"])
-    except Exception:  # noqa: BLE001 - mixed record lengths etc.: ObsPy's read succeeded, trust it
-        return
-    size = path.stat().st_size
-    if reclen > 0 and size % reclen:
-        raise ValueError(f"truncated miniSEED: {size} bytes is not a multiple of the {reclen}-byte record length")
-
-
 def scan_archive(
     waveform_dirs: Sequence[str | Path] | str | Path,
     station_files: Iterable[str | Path] = (),
     event_files: Iterable[str | Path] = (),
     recursive: bool = True,
-) -> Iterator[RawRecord | Skip]:
+) -> Iterator[Item]:
     """Yield one RawRecord per (event, net, sta, loc, band+instrument) or a Skip per bad input.
 
     waveform_dirs : folders (walked recursively) or single waveform files.
@@ -280,6 +178,8 @@ def scan_archive(
             waves: list[Path] = []
             for name in sorted(filenames):
                 p = d / name
+                if not is_regular_file(p):  # FIFOs, devices: reported by the registry, never opened
+                    continue
                 kind = _classify(p)
                 if kind == "meta":
                     inv = _try_inventory(p)
@@ -289,6 +189,8 @@ def scan_archive(
                     more = _try_events(p)
                     if more is not None:
                         evs.extend(more)
+                    else:
+                        yield Skip(str(p), "unreadable station file", "neither StationXML/RESP/dataless nor QuakeML")
                     continue
                 if kind == "event":
                     more = _try_events(p)
@@ -313,7 +215,7 @@ def _scan_folder(
     invs: list[Inventory],
     folder_events: list[EventInfo],
     own_events: bool = True,
-) -> Iterator[RawRecord | Skip]:
+) -> Iterator[Item]:
     inv = Inventory(networks=list(global_inv.networks), source="heggs")
     for i in invs:
         inv.networks.extend(i.networks)
@@ -324,19 +226,18 @@ def _scan_folder(
     # group traces: (event id, net, sta, loc, band+instrument) -> [(trace, file, header event)]
     groups: dict[tuple, list] = defaultdict(list)
     for p in files:
-        try:
-            st = read_waveform_file(p)
-        except Exception as e:  # noqa: BLE001 - every reader failure is a reported skip
-            yield Skip(str(p), "unreadable file", f"{type(e).__name__}: {e}"[:300])
+        st = read_or_skip(p, read_waveform_file)
+        if isinstance(st, Skip):
+            yield st
             continue
         for tr in st:
-            hev = _header_event(tr)
+            hev = header_event(tr)
             if hev is None and folder_event is not None:
                 # an event file of this folder names its records; one inherited from a parent
                 # folder only applies to traces recorded within an hour of its origin
                 near = abs(tr.stats.starttime - folder_event.origin_time) < INHERIT_WITHIN_S
                 hev = folder_event if own_events or near else None
-            units = "cm/s2" if tr.stats.get("_format") == "KNET" else "counts"
+            units = file_units(tr)
             groups[(hev.event_id if hev else "", units, *instrument_key(tr))].append((tr, p, hev))
     sel_cache: dict[tuple[str, str], Inventory | None] = {}
     for key in sorted(groups):
@@ -347,14 +248,10 @@ def _scan_folder(
             if (net, sta) not in sel_cache:
                 sel_cache[(net, sta)] = _select_inventory(inv, net, sta)
             sub = sel_cache[(net, sta)]
-            station = _station_from_inventory(sub, net, sta) or _header_station(tr0)
+            station = _station_from_inventory(sub, net, sta) or header_station(tr0)
             if station is not None:
                 station.location = tr0.stats.location
-            az = {}
-            for tr, _, _ in cluster:
-                h = tr.stats.get("sac")
-                if h is not None and "cmpaz" in h and tr.stats.channel[-1:] not in "ZENzen":
-                    az[tr.stats.channel] = float(h["cmpaz"])
+            az = header_azimuths(Stream([tr for tr, _, _ in cluster]))
             origin = ";".join(sorted({str(p) for _, p, _ in cluster}))
             yield RawRecord(
                 stream=Stream([tr for tr, _, _ in cluster]),
@@ -380,3 +277,12 @@ def _time_clusters(items: list) -> Iterator[list]:
         end = tr.stats.endtime if end is None else max(end, tr.stats.endtime)
     if cur:
         yield cur
+
+
+def generic_records(
+    root: str | Path, station_files: Iterable[str | Path] = (), event_files: Iterable[str | Path] = ()
+) -> Iterator[Item]:
+    """The generic adapter (kind ``generic``): :func:`scan_archive` of the folder (or file)
+    ``root``, with optional station / event files applying to every waveform (the CLI's
+    ``--stations`` / ``--events``)."""
+    yield from scan_archive([root], station_files=station_files, event_files=event_files)

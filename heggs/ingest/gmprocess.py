@@ -12,8 +12,10 @@ folder's name (gmprocess names event folders by ComCat id; ``travel_times/ci3721
 records starting 30 s before ci37218996's origin, within minutes of other Ridgecrest events);
 the first of these whose origin lies in the record is the record's event.
 
-Read here: MSEED + StationXML (counts with response), SAC (CSN files are in g), K-NET/KiK-net
-(ObsPy; KiK-net borehole sensors are reported, the surface one kept), CWB ASCII
+Read here (every file through :func:`heggs.ingest.formats.read_waveform_file`, header events
+through :mod:`heggs.ingest.headers`, so the generic scan reads the same files the same way):
+MSEED + StationXML (counts with response), SAC (CSN files are in g), K-NET/KiK-net
+(KiK-net borehole sensors are reported, the surface one kept), CWB ASCII
 (:mod:`heggs.ingest.cwb`, UTC+8 headers), AFAD/NSMN text (:mod:`heggs.ingest.nsmn`, gal), GeoNet V1A
 (:mod:`heggs.ingest.geonet`, raw mm/s², 1/2 azimuths from the component bearings). Every other
 format (COSMOS, DMG/CSMIP, GeoNet V2A = processed, ESM ASCII, BHRC, UNAM, USC, ASDF) is reported as ``Skip(reason="format not
@@ -34,18 +36,18 @@ from pathlib import Path
 from typing import Iterator
 
 import numpy as np
-from obspy import Inventory, Stream, UTCDateTime, read_inventory
+from obspy import Inventory, Stream, read_events, read_inventory
 
-from .archives import Item, instrument_id, split_instruments
 from .catalog import read_csv_catalog
-from .cwb import is_cwb, read_cwb
-from .geonet import is_geonet_v1a, read_geonet_v1a
-from .nsmn import is_nsmn, read_nsmn
-from .records import EventInfo, RawRecord, Skip, StationInfo
-from .generic import read_waveform_file
+from .cwb import is_cwb
+from .formats import file_units, header_azimuths, is_regular_file, read_or_skip, read_waveform_file
+from .geonet import is_geonet_v1a
+from .headers import header_event, header_station, knet_event, read_event_json
+from .instruments import instrument_id, split_instruments
+from .nsmn import is_nsmn
+from .records import EventInfo, Item, RawRecord, Skip, StationInfo
 
 G = 9.80665  # m/s² per g
-JST_OFFSET_S = 9 * 3600.0
 #: a folder's event.json names a record only if its origin lies in [start - this, end]
 EVENT_JSON_LEAD_S = 600.0
 
@@ -53,30 +55,6 @@ _MSEED_EXT = {".mseed", ".ms", ".miniseed"}
 _META_EXT = {".json", ".csv", ".xml", ".txt", ".md", ".png", ".pdf"}
 _KNET_RE = re.compile(r"^[A-Z]{3}[A-Z0-9]{3}\d{10}\.(EW|NS|UD)[12]?$")
 _COMP_RE = re.compile(r"([._-](?:HN|BN|HH|BH|EN|HL|SH|EH))[ENZ123](?=[._-])")
-
-
-def read_gm_event_json(path: str | Path) -> EventInfo:
-    """gmprocess ``event.json``: flat (id, time, lat, lon, depth, magnitude) or USGS GeoJSON."""
-    path = Path(path)
-    d = json.loads(path.read_text())
-    if d.get("type") == "Feature":
-        p, g = d["properties"], d["geometry"]["coordinates"]
-        return EventInfo(
-            event_id=str(d.get("id") or p.get("code") or path.parent.name),
-            origin_time=UTCDateTime(p["time"] / 1000.0), latitude=float(g[1]), longitude=float(g[0]),
-            depth_km=float(g[2]), magnitude=None if p.get("mag") is None else float(p["mag"]),
-            magnitude_type=p.get("magType"), origin_uncertainty_s=0.01, provenance=str(path),
-        )
-    for k in ("time", "lat", "lon"):
-        if k not in d:
-            raise ValueError(f"{path}: event.json lacks {k!r}")
-    return EventInfo(
-        event_id=str(d.get("id", path.parent.name)), origin_time=UTCDateTime(str(d["time"])),
-        latitude=float(d["lat"]), longitude=float(d["lon"]), depth_km=float(d.get("depth") or 0.0),
-        magnitude=None if d.get("magnitude") is None else float(d["magnitude"]),
-        magnitude_type=d.get("magnitude_type") or d.get("magType"),
-        origin_uncertainty_s=0.01 if "." in str(d["time"]) else 1.0, provenance=str(path),
-    )
 
 
 def gmprocess_catalog(root: str | Path) -> list[EventInfo]:
@@ -87,7 +65,7 @@ def gmprocess_catalog(root: str | Path) -> list[EventInfo]:
     out: list[EventInfo] = []
     for p in sorted(root.rglob("event.json")):
         try:
-            out.append(read_gm_event_json(p))
+            out.append(read_event_json(p))
         except (ValueError, KeyError, json.JSONDecodeError):
             continue
     for p in sorted(root.rglob("*.csv")):
@@ -175,7 +153,7 @@ def _folder_candidates(folder: Path, root: Path, catalog: dict[str, EventInfo]) 
     ej = _nearest_event_json(folder, root)
     if ej is not None:
         try:
-            out.append(read_gm_event_json(ej))
+            out.append(read_event_json(ej))
         except (ValueError, KeyError, json.JSONDecodeError):
             pass
     d = folder
@@ -184,17 +162,6 @@ def _folder_candidates(folder: Path, root: Path, catalog: dict[str, EventInfo]) 
             out.append(catalog[d.name])
         d = d.parent
     return out
-
-
-def _knet_event(tr) -> EventInfo:
-    k = tr.stats.knet
-    jst = k.evot + JST_OFFSET_S
-    return EventInfo(
-        event_id="jma" + jst.strftime("%Y%m%d%H%M"), origin_time=k.evot, latitude=float(k.evla),
-        longitude=float(k.evlo), depth_km=float(k.evdp), magnitude=float(k.mag) if "mag" in k else None,
-        magnitude_type="Mj", origin_uncertainty_s=60.0,  # JMA origin to the minute in K-NET headers
-        provenance="K-NET header",
-    )
 
 
 def _classify(path: Path) -> str:
@@ -239,28 +206,21 @@ def gmprocess_records(root: str | Path, sac_units: str = "g") -> Iterator[Item]:
         kinds: dict[str, list[Path]] = {}
         for name in sorted(filenames):
             p = folder / name
-            kinds.setdefault(_classify(p), []).append(p)
+            if is_regular_file(p):  # FIFOs, devices: reported by the registry, never opened
+                kinds.setdefault(_classify(p), []).append(p)
         if not any(k in kinds for k in ("mseed", "sac", "knet", "cwb", "nsmn", "geonet", "other")):
             continue
         folder_event = _folder_candidates(folder, root, catalog)
         yield from _mseed(kinds.get("mseed", []), kinds.get("stationxml", []), folder_event)
         yield from _sac(kinds.get("sac", []), folder_event, sac_units)
         yield from _knet(kinds.get("knet", []))
-        for kind, reader in (("cwb", read_cwb), ("nsmn", read_nsmn)):
-            for p in kinds.get(kind, []):
-                try:
-                    st, ev, sta = reader(p)
-                except ValueError as e:
-                    yield Skip(str(p), "unreadable file", str(e))
-                    continue
-                yield RawRecord(stream=st, units="cm/s2", origin=str(p), station=sta, event=ev)
-        for p in kinds.get("geonet", []):
-            try:
-                st, ev, sta, az = read_geonet_v1a(p)
-            except ValueError as e:
-                yield Skip(str(p), "unreadable file", str(e))
+        for p in kinds.get("cwb", []) + kinds.get("nsmn", []) + kinds.get("geonet", []):
+            st = read_or_skip(p, read_waveform_file)
+            if isinstance(st, Skip):
+                yield st
                 continue
-            yield RawRecord(stream=st, units="m/s2", origin=str(p), station=sta, event=ev, azimuths_deg=az)
+            yield RawRecord(stream=st, units=file_units(st[0]), origin=str(p), station=header_station(st[0]),
+                            event=header_event(st[0]), azimuths_deg=header_azimuths(st))
         yield from _unsupported(kinds.get("other", []))
 
 
@@ -269,19 +229,18 @@ def _mseed(files: list[Path], xmls: list[Path], folder_event: list[EventInfo]) -
         return
     inv = Inventory(networks=[], source="heggs")
     for p in xmls:
-        try:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                inv += read_inventory(str(p))
-        except Exception:  # noqa: BLE001 - an XML that is not StationXML (QuakeML etc.)
+        got = read_or_skip(p, _read_inventory_quiet, reason="unreadable station file")
+        if isinstance(got, Skip):
+            if isinstance(read_or_skip(p, read_events), Skip):  # neither StationXML nor QuakeML
+                yield got
             continue
+        inv += got
     st = Stream()
     origins: dict[str, set[str]] = {}
     for p in files:
-        try:
-            part = read_waveform_file(p)
-        except Exception as e:  # noqa: BLE001 - reported
-            yield Skip(str(p), "unreadable file", f"{type(e).__name__}: {e}"[:300])
+        part = read_or_skip(p, read_waveform_file)
+        if isinstance(part, Skip):
+            yield part
             continue
         for tr in part:
             origins.setdefault(tr.id[:-1], set()).add(str(p))
@@ -301,7 +260,10 @@ def _sac(files: list[Path], folder_event: list[EventInfo], sac_units: str) -> It
     st = Stream()
     src: dict[str, list[str]] = {}
     for p in files:
-        part = read_waveform_file(p)
+        part = read_or_skip(p, read_waveform_file)
+        if isinstance(part, Skip):
+            yield part
+            continue
         for tr in part:
             src.setdefault(tr.id[:-1], []).append(str(p))
         st += part
@@ -322,15 +284,17 @@ def _sac(files: list[Path], folder_event: list[EventInfo], sac_units: str) -> It
 
 
 def _knet(files: list[Path]) -> Iterator[Item]:
-    """K-NET/KiK-net via :func:`heggs.ingest.generic.read_waveform_file` (cm/s², HN? channels; KiK-net
+    """K-NET/KiK-net via :func:`heggs.ingest.formats.read_waveform_file` (cm/s², HN? channels; KiK-net
     borehole sensor -> location 01, surface -> 02)."""
     if not files:
         return
     st = Stream()
     src: dict[str, list[str]] = {}
     for p in files:
-        # format given: ObsPy's format sniffing costs ~0.1 s per K-NET file
-        part = _read_knet(p)
+        part = read_or_skip(p, read_waveform_file)
+        if isinstance(part, Skip):
+            yield part
+            continue
         for tr in part:
             src.setdefault(tr.id[:-1], []).append(str(p))
         st += part
@@ -339,22 +303,14 @@ def _knet(files: list[Path]) -> Iterator[Item]:
         if key[2] == "01":
             yield Skip(origin, "borehole sensor", "KiK-net borehole channels; the surface sensor (location 02) is kept")
             continue
-        k = sub[0].stats.knet
-        sta = StationInfo(key[0], key[1], key[2], float(k.stla), float(k.stlo), float(k.get("stel", 0.0)))
-        yield RawRecord(stream=sub, units="cm/s2", origin=origin, station=sta, event=_knet_event(sub[0]))
+        yield RawRecord(stream=sub, units="cm/s2", origin=origin, station=header_station(sub[0]),
+                        event=knet_event(sub[0].stats))
 
 
-def _read_knet(path: Path) -> Stream:
-    """A K-NET/KiK-net file with scan's unit/channel conventions (see :func:`_knet`)."""
-    from obspy import read
-
-    from .generic import _knet_fix
-
+def _read_inventory_quiet(path: Path) -> Inventory:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        st = read(str(path), format="KNET")
-    _knet_fix(st)
-    return st
+        return read_inventory(str(path))
 
 
 def _unsupported(files: list[Path]) -> Iterator[Item]:

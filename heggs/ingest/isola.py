@@ -15,9 +15,10 @@ import numpy as np
 from obspy import Inventory, Stream, UTCDateTime
 from obspy.core.inventory import Channel, Network, Response, Station
 
-from .archives import Item, read_quiet, instrument_id, split_instruments
-from .catalog import haversine_km
-from .records import EventInfo, RawRecord, Skip, StationInfo
+from ..traveltimes import epicentral_distance_km
+from .formats import is_regular_file, read_or_skip, read_quiet
+from .instruments import instrument_id, split_instruments
+from .records import EventInfo, Item, RawRecord, Skip, StationInfo
 
 
 def parse_isola_stations(path: str | Path) -> dict[str, StationInfo]:
@@ -50,7 +51,7 @@ def parse_isola_event(path: str | Path, stations: dict[str, StationInfo] | None 
     if stations:
         mlat = float(np.mean([s.latitude for s in stations.values()]))
         mlon = float(np.mean([s.longitude for s in stations.values()]))
-        if haversine_km(b, a, mlat, mlon) < haversine_km(a, b, mlat, mlon):
+        if epicentral_distance_km(b, a, mlat, mlon) < epicentral_distance_km(a, b, mlat, mlon):
             lat, lon = b, a
     elif abs(a) > 90:
         lat, lon = b, a
@@ -118,6 +119,11 @@ def bayesisola_records(root: str | Path) -> Iterator[Item]:
     with a PZ file an Inventory channel is built (:func:`isola_response`), so the record is in
     counts with a known response; an instrument lacking any PZ file gets no inventory and is
     reported by ingest ("no response") or kept in counts, as ingest decides.
+
+    Every file goes through :func:`heggs.ingest.formats.read_or_skip`: an unreadable SAC file
+    -> ``"unreadable file"``, ``event.isl`` -> ``"unreadable event file"``, ``network.stn`` ->
+    ``"unreadable station file"``, PZ file -> ``"unreadable response file"`` (that channel then
+    has no response); a folder without ``network.stn`` -> ``"no station coordinates"``.
     """
     root = Path(root)
     isl_files = sorted(root.rglob("event.isl"))
@@ -127,13 +133,26 @@ def bayesisola_records(root: str | Path) -> Iterator[Item]:
         folder = isl.parent
         stn = folder / "network.stn"
         if not stn.exists():
-            raise FileNotFoundError(f"{folder}: event.isl without network.stn")
-        stations = parse_isola_stations(stn)
-        event = parse_isola_event(isl, stations)
+            yield Skip(str(isl), "no station coordinates", f"{folder}: event.isl without network.stn")
+            continue
+        stations = read_or_skip(stn, parse_isola_stations, reason="unreadable station file")
+        if isinstance(stations, Skip):
+            yield stations
+            continue
+        event = read_or_skip(isl, parse_isola_event, stations, reason="unreadable event file")
+        if isinstance(event, Skip):
+            yield event
+            continue
         pz_dir = folder / "pzfiles"
         st = Stream()
         for p in sorted(folder.rglob("*.sac")):
-            st += read_quiet(p, format="SAC")
+            if not is_regular_file(p):
+                continue
+            part = read_or_skip(p, read_quiet, format="SAC")
+            if isinstance(part, Skip):
+                yield part
+                continue
+            st += part
         for key, sub in split_instruments(st).items():
             origin = f"{folder}#{instrument_id(key)}"
             sta = stations.get(key[1])
@@ -147,11 +166,15 @@ def bayesisola_records(root: str | Path) -> Iterator[Item]:
                 pzf = pz_dir / f"{key[1]}{tr.stats.channel}.pz"
                 if not pzf.exists():
                     continue
+                pz = read_or_skip(pzf, parse_isola_pz, reason="unreadable response file")
+                if isinstance(pz, Skip):
+                    yield pz  # the instrument then has no inventory: ingest keeps or reports it
+                    continue
                 az, dip = _ORIENT.get(tr.stats.channel[-1], (0.0, 0.0))
                 chans.append(Channel(
                     code=tr.stats.channel, location_code=key[2], latitude=sta.latitude, longitude=sta.longitude,
                     elevation=sta.elevation_m, depth=0.0, azimuth=az, dip=dip,
-                    sample_rate=tr.stats.sampling_rate, response=isola_response(parse_isola_pz(pzf)),
+                    sample_rate=tr.stats.sampling_rate, response=isola_response(pz),
                 ))
             inv = None
             if len(chans) == len(sub):

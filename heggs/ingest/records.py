@@ -1,8 +1,8 @@
 """Stage 1 — what an archive adapter hands to ingest.
 
-Adapters (``heggs.ingest.archives``) read a user's archive in whatever format it comes and yield
-:class:`RawRecord` (one instrument at one station for one event, all its channels, raw) or
-:class:`Skip` (an input that cannot become a record, with its reason). ``heggs.ingest.run`` does
+Adapters (registered in :mod:`heggs.ingest.archives`) read a user's archive in whatever format it
+comes and yield :data:`Item` s: :class:`RawRecord` (one instrument at one station for one event,
+all its channels, raw) or :class:`Skip` (an input that cannot become a record, with its reason). ``heggs.ingest.run`` does
 everything else: units, rotation, band, resampling, window, validity, arrivals, event
 association and the report. Adapters therefore stay small and never drop anything silently.
 """
@@ -87,6 +87,10 @@ class Skip:
     origin: str
     reason: str
     detail: str = ""
+
+
+#: what an adapter yields (the adapter contract: ``(root, **options) -> Iterator[Item]``)
+Item = RawRecord | Skip
 
 
 def stream_from_columns(

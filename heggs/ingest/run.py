@@ -31,13 +31,13 @@ from typing import Any, Iterable, Iterator
 
 import h5py
 import numpy as np
-from obspy.geodetics import gps2dist_azimuth
 
 from .canonical import Processed, process_record, theoretical_travel_times, travel_time_table
 from .catalog import Catalog, merge_duplicates
 from ..config import IngestConfig, to_dict
 from .records import EventInfo, RawRecord, Skip
 from ..store import StoreWriter, assign_splits
+from ..traveltimes import geodesics
 
 __all__ = ["IngestReport", "Processed", "ingest", "process_record", "record_fingerprint", "resolve_event",
            "travel_time_table"]
@@ -282,11 +282,11 @@ def _resolve_duplicates(cands: list[dict], events: dict[str, EventInfo], cfg: In
         sid = canon.get(m["source_id"], m["source_id"])
         if sid != m["source_id"]:
             ce = events[sid]
-            d, az, baz = gps2dist_azimuth(ce.latitude, ce.longitude, m["station_latitude_deg"],
-                                          m["station_longitude_deg"])
+            d, az, baz = (float(v) for v in geodesics(ce.latitude, ce.longitude, m["station_latitude_deg"],
+                                                      m["station_longitude_deg"]))
             m.update(source_id=sid, source_origin_time=str(ce.origin_time), source_latitude_deg=ce.latitude,
                      source_longitude_deg=ce.longitude, source_depth_km=ce.depth_km, source_magnitude=ce.magnitude,
-                     source_magnitude_type=ce.magnitude_type or "", path_ep_distance_km=d / 1000.0,
+                     source_magnitude_type=ce.magnitude_type or "", path_ep_distance_km=d,
                      path_azimuth_deg=az, path_back_azimuth_deg=baz)
         groups.setdefault((sid, m["station_network_code"], m["station_code"]), []).append(c)
     kept, skips = [], []

@@ -30,8 +30,8 @@ import numpy as np
 import pandas as pd
 from obspy import Stream, Trace, UTCDateTime
 
-from .archives import Item
-from .records import EventInfo, RawRecord, Skip, StationInfo
+from .formats import is_regular_file
+from .records import EventInfo, Item, RawRecord, Skip, StationInfo
 
 _BUCKET_RE = re.compile(r"^(?P<bucket>[^$]+)\$(?P<row>\d+),:(?P<nc>\d+),:(?P<ns>\d+)$")
 
@@ -54,10 +54,10 @@ def normalise_units(text: str | None) -> str | None:
 
 def _chunks(root: Path) -> list[tuple[Path, Path]]:
     pairs = []
-    for meta in sorted(root.glob("metadata*.csv")):
+    for meta in sorted(p for p in root.glob("metadata*.csv") if is_regular_file(p)):
         suffix = meta.stem[len("metadata"):]
         wave = root / f"waveforms{suffix}.hdf5"
-        if wave.exists():
+        if is_regular_file(wave):
             pairs.append((meta, wave))
     if not pairs:
         raise FileNotFoundError(f"{root}: not a SeisBench dataset (no metadata*.csv with matching waveforms*.hdf5)")

@@ -38,7 +38,7 @@ from ..store import UNITS_PHYSICAL, StoreWriter, assign_splits
 from .stochastic import corner_frequency_hz, effective_radiation, radiation_pattern, synthesize
 from .inputs import (  # noqa: F401  (re-exported: the simulator's scenario API)
     _BASE_ORIGIN, _check_coords, gutenberg_richter, random_events, random_stations, read_catalog, read_stations)
-from ..traveltimes import KM_PER_DEG, get_table
+from ..traveltimes import KM_PER_DEG, geodesics, get_table
 
 _EVENT, _STATION, _RECORD = 1, 2, 3
 SIMULATOR = f"heggs.simulate.simulator {__version__} (stochastic point source, Boore 2003)"
@@ -47,20 +47,13 @@ SIMULATOR = f"heggs.simulate.simulator {__version__} (stochastic point source, B
 # --- geometry ---------------------------------------------------------------------------------
 
 def geometry(ev_lat, ev_lon, st_lat, st_lon) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Great-circle epicentral distance (km, on TauP's 6371 km sphere), azimuth (station seen
-    from the epicentre) and back azimuth (epicentre seen from the station), degrees.
+    """Epicentral distance (km, WGS84 as in real stores: :func:`heggs.traveltimes.geodesics`),
+    azimuth (station seen from the epicentre) and back azimuth (epicentre seen from the
+    station), degrees.
 
     All arguments (n,) or broadcastable, degrees. Returns three (n,) float64 arrays.
     """
-    la1, lo1, la2, lo2 = (np.radians(np.asarray(a, dtype=float)) for a in (ev_lat, ev_lon, st_lat, st_lon))
-    dlon = lo2 - lo1
-    hav = np.sin((la2 - la1) / 2) ** 2 + np.cos(la1) * np.cos(la2) * np.sin(dlon / 2) ** 2
-    delta = 2 * np.arcsin(np.sqrt(np.clip(hav, 0.0, 1.0)))
-    az = np.degrees(np.arctan2(np.sin(dlon) * np.cos(la2),
-                               np.cos(la1) * np.sin(la2) - np.sin(la1) * np.cos(la2) * np.cos(dlon))) % 360.0
-    baz = np.degrees(np.arctan2(-np.sin(dlon) * np.cos(la1),
-                                np.cos(la2) * np.sin(la1) - np.sin(la2) * np.cos(la1) * np.cos(dlon))) % 360.0
-    return np.degrees(delta) * KM_PER_DEG, az, baz
+    return geodesics(ev_lat, ev_lon, st_lat, st_lon)
 
 
 # --- random parameters --------------------------------------------------------------------------
