@@ -3,7 +3,7 @@
 :func:`process_record` turns one :class:`heggs.ingest.records.RawRecord`, already associated with its
 event by :func:`heggs.ingest.run.resolve_event`, into one canonical window
 (``(n_components, n_samples)`` float32 in m/s², or counts where the response is unknown) with
-its metadata row, or a :class:`heggs.ingest.records.Skip` with its reason (DESIGN.md §4). The chain,
+its metadata row, or a :class:`heggs.ingest.records.Skip` with its reason (docs/data-contract.md). The chain,
 in order:
 
 1. event: done before, by :func:`heggs.ingest.run.resolve_event` (header event, catalog refinement).

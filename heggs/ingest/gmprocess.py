@@ -2,7 +2,7 @@
 
 gmprocess' test data (and archives users build with it) are event folders holding waveforms in
 many agency formats plus an ``event.json`` naming the event — sometimes the WRONG one (a
-KiK-net folder labelled with an April event holds June records). Trust order, as DESIGN.md §4
+KiK-net folder labelled with an April event holds June records). Trust order, as docs/data-contract.md
 asks: the file header's event first (K-NET/KiK-net, CWB), then the folder's ``event.json``
 only when its origin falls inside the record, else none (ingest associates the record with
 :func:`gmprocess_catalog` by time, or reports "no event match").

@@ -1,4 +1,4 @@
-"""Stage 1 — ingest: raw records of any archive -> the canonical store (DESIGN.md §4).
+"""Stage 1 — ingest: raw records of any archive -> the canonical store (docs/data-contract.md).
 
 :func:`ingest` streams an adapter's :class:`heggs.ingest.records.RawRecord` / :class:`heggs.ingest.records.Skip`
 items: it associates each record with its event (:func:`resolve_event`), turns it into one
