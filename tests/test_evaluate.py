@@ -46,7 +46,9 @@ def sim_store(tmp_path_factory):
 
 
 class Oracle:
-    """Returns the real target record, optionally delayed by ``shift_s`` (zeros shifted in)."""
+    """Returns the real target record, optionally delayed by ``shift_s``. The samples shifted in
+    are the record's own first ``shift_s`` of pre-event noise, time-reversed: zeros would make a
+    step from silence to noise that a picker takes for an onset."""
 
     units = "m/s2"
     uses_source = True
@@ -59,7 +61,7 @@ class Oracle:
         w = test.waveforms[targets].copy()
         k = int(round(self.shift_s * test.sampling_rate_hz))
         if k:
-            w = np.concatenate([np.zeros_like(w[..., :k]), w[..., :-k]], axis=-1)
+            w = np.concatenate([w[..., :k][..., ::-1], w[..., :-k]], axis=-1)
         return w
 
 
@@ -163,6 +165,25 @@ def test_stochastic_baseline_has_no_source_mode(sim_store):
     assert rows["amplitude"].all() and np.isfinite(rows["ln_pga"]).all()
     # a simulator record is not the real one, but it is of the right order (same physics)
     assert abs(float(np.median(rows["ln_pga"]))) < 2.5
+    # the simulator's records are valid waveforms: the validity checks pass them all
+    assert rows["valid_all"].mean() == 1.0, rows[[c for c in rows if c.startswith("valid_")]].mean()
+    s = summarize(rows, cfg)["without_source"]
+    assert s["valid_all"]["estimate"] == 1.0 and s["valid_comb"]["n"] == len(rows)
+
+
+def test_validity_columns_flag_an_offset_generator(sim_store):
+    test = load_test_set(sim_store, "test", max_targets=6)
+    cfg = _cfg(modes=("without_source",))
+    from heggs.evaluate.scoring import real_picks
+
+    class Offset(Oracle):
+        def generate(self, test, targets, seeds, with_source, cfg):
+            w = super().generate(test, targets, seeds, with_source, cfg)
+            return w + 0.05 * np.abs(w).max(axis=-1, keepdims=True)
+
+    rows = evaluate_generator(Offset(), test, cfg, real_picks(test, cfg), progress=False).rows
+    assert rows["valid_mean"].mean() == 0.0 and rows["valid_all"].mean() == 0.0
+    assert (rows["mean_ratio"] > 0.01).all()
 
 
 def test_heggs_evaluate_cli_side_by_side(sim_store, tmp_path):

@@ -235,7 +235,7 @@ def test_sigkill_and_resume_equals_uninterrupted(store, tmp_path):
 
 
 def test_nan_stops_with_clear_message_and_keeps_last_checkpoint(store, tmp_path, monkeypatch):
-    real_loss = T.HEGGS.loss
+    real_loss = T.HEGGSNet.loss
     calls = {"n": 0}
 
     def bad_loss(self, batch):
@@ -243,7 +243,7 @@ def test_nan_stops_with_clear_message_and_keeps_last_checkpoint(store, tmp_path,
         loss, logs = real_loss(self, batch)
         return (loss * float("nan") if calls["n"] == 7 else loss), logs
 
-    monkeypatch.setattr(T.HEGGS, "loss", bad_loss)
+    monkeypatch.setattr(T.HEGGSNet, "loss", bad_loss)
     cfg = _cfg(store, steps=10, checkpoint_interval=3, batch_size=4)
     with pytest.raises(T.TrainingDiverged, match=r"non-finite loss .* at step 7 .*step_0000006"):
         T.train(cfg, tmp_path / "run", progress=False)

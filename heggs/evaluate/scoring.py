@@ -73,6 +73,10 @@ FAS_FREQS_HZ = np.geomspace(1.0, 40.0, 24)
 PSA_PERIODS_S = np.geomspace(0.03, 1.0, 16)
 #: per-row metric columns that summarize() aggregates (mean over rows, bootstrap over events)
 MEAN_METRICS = ("env_corr", "snr_db", "psnr_db", "spec_mse", "ln_pga", "ln_pgv", "ln_arias", "d595_diff_s")
+#: waveform validity (heggs.evaluate.validity): the fraction of records passing each check
+VALIDITY_METRICS = ("valid_mean", "valid_band", "valid_edges", "valid_comb", "valid_drift", "valid_all")
+#: STFT hop (samples) at whose frame rate the comb check looks when a generator has no STFT
+DEFAULT_HOP_LENGTH = 64
 
 
 def _seed(*keys: Any) -> int:
@@ -112,6 +116,15 @@ class TestSet:
     @property
     def events(self) -> np.ndarray:
         return self.meta["source_id"].astype(str).to_numpy()
+
+    @property
+    def band_min_hz(self) -> float:
+        """The store's lower band edge (Hz): the median of ``trace_band_min_hz``, else the default."""
+        if "trace_band_min_hz" in self.meta:
+            v = pd.to_numeric(self.meta["trace_band_min_hz"], errors="coerce").to_numpy(float)
+            if np.isfinite(v).any():
+                return float(np.nanmedian(v))
+        return float(WindowConfig().band_min_hz)
 
     @property
     def window(self) -> WindowConfig:
@@ -199,6 +212,7 @@ class ModelGenerator:
         self.model, self.name = model, name
         self.units = model.units
         self.band_max_hz = None
+        self.hop_length = int(model.net.cfg.hop_length)
         p_same = float(((model.info.get("train_config") or {}).get("p_same", 0.2)))
         self.uses_source = p_same < 1.0
 
@@ -366,6 +380,26 @@ def record_metrics(gen: np.ndarray, real: np.ndarray, fs: float, band_max_hz: np
     return cols, fas, psa
 
 
+def validity_columns(waves: np.ndarray, fs: float, test: "TestSet", tix: np.ndarray, hop_length: int) -> dict[str, np.ndarray]:
+    """Waveform validity of the generated records as they come out of the generator.
+
+    waves : (n, C, ns) generated records; tix : (n,) target index of each. The band and the
+    valid range are the target's (docs/metrics.md, "Waveform validity"); the comb check looks at
+    the generator's STFT frame rate ``fs / hop_length``. Returns 0/1 columns ``valid_*`` and the
+    measured quantities ``mean_ratio``, ``out_of_band``, ``edge_s``, ``comb_strength``,
+    ``drift_ratio`` (worst component of each record).
+    """
+    from .validity import validity_checks
+
+    v = validity_checks(waves, fs, test.band_min_hz, test.band_max_hz[tix], hop_length,
+                        valid_start=test.valid[tix, 0], valid_end=test.valid[tix, 1])
+    return {"valid_mean": v.passes_mean.astype(float), "valid_band": v.passes_band.astype(float),
+            "valid_edges": v.passes_edges.astype(float), "valid_comb": v.passes_comb.astype(float),
+            "valid_drift": v.passes_drift.astype(float), "valid_all": v.passes_all.astype(float),
+            "mean_ratio": v.mean_ratio, "out_of_band": v.out_of_band, "edge_s": v.edge_s,
+            "comb_strength": v.line_ratio, "drift_ratio": v.drift_ratio}
+
+
 # ----------------------------------------------------------------------------- one generator
 
 
@@ -423,6 +457,7 @@ def evaluate_generator(gen: Generator, test: TestSet, cfg: EvalConfig, picks_rea
                                      getattr(gen, "band_max_hz", None))
         cols, fas, psa = record_metrics(prepared, test.waveforms[tix], fs, test.band_max_hz[tix], amplitude[tix],
                                         test.components)
+        cols.update(validity_columns(waves, fs, test, tix, getattr(gen, "hop_length", DEFAULT_HOP_LENGTH)))
         picks = pick_arrivals(prepared, fs, cfg.picker, test.components, weights=cfg.picker_weights)
         m = test.meta.iloc[tix]
         df = pd.DataFrame({
@@ -555,7 +590,7 @@ def summarize(rows: pd.DataFrame, cfg: EvalConfig) -> dict[str, dict[str, Any]]:
             s[f"{ph}_pick_rate"] = _ci(np.where(real_ok, picked, np.nan), ev, cfg)
             s[f"{ph}_bias_s"] = _ci(err, ev, cfg)
             s[f"{ph}_mae_store_s"] = _ci(np.abs(df[f"{ph}_err_store_s"].to_numpy(float)), ev, cfg)
-        for k in MEAN_METRICS:
+        for k in MEAN_METRICS + tuple(c for c in VALIDITY_METRICS if c in df):
             s[k] = _ci(df[k].to_numpy(float), ev, cfg)
         for model in cfg.gmpe_models:
             for who in ("gen", "real"):
