@@ -30,6 +30,7 @@ import numpy as np
 import pandas as pd
 
 from ..config import EvalConfig, to_dict
+from ..folders import claim, mark
 from .scoring import (
     FAS_FREQS_HZ,
     PSA_PERIODS_S,
@@ -318,10 +319,22 @@ def _write_sections(res: EvalResult, test: TestSet, cfg: EvalConfig, folder: Pat
 
 
 def run_evaluation(generators: Sequence[Generator], store: Store | str | Path, cfg: EvalConfig, out: str | Path,
-                   reuse: bool = False, progress: bool = True, sweep: bool = True) -> Path:
-    """Evaluate every generator on the same test targets and write the report; returns ``report.md``."""
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
+                   reuse: bool = False, progress: bool = True, sweep: bool = True, overwrite: bool = False,
+                   inputs: Sequence[str | Path | None] = ()) -> Path:
+    """Evaluate every generator on the same test targets and write the report; returns ``report.md``.
+
+    ``out`` is claimed with :func:`heggs.folders.claim`: a folder that is neither empty nor an
+    evaluation folder is refused unless ``overwrite``; one that is, holds or lies inside the
+    store or another input path (``inputs``, e.g. the models) always.
+    """
+    store_path = store.path if isinstance(store, Store) else store
+    with claim(out, "evaluation", (store_path, *inputs), overwrite):
+        return _run_evaluation(generators, store, cfg, mark(out, "evaluation"), reuse, progress, sweep)
+
+
+def _run_evaluation(generators: Sequence[Generator], store: Store | str | Path, cfg: EvalConfig, out: Path,
+                    reuse: bool, progress: bool, sweep: bool) -> Path:
+    """:func:`run_evaluation` once ``out`` is claimed."""
     t0 = time.time()
     test = load_test_set(store, cfg.split, cfg.max_targets, cfg.seed)
     picks_path = out / "real_picks.csv"
