@@ -79,7 +79,7 @@ def _ingest_items(kinds, stations, events):
               help="IngestConfig JSON (window flags given here override its window).")
 @click.option("--workers", default=1, show_default=True, type=click.IntRange(1))
 @click.option("--quiet", is_flag=True, help="No progress bar.")
-@click.option("--overwrite", is_flag=True, help="Replace an --out folder that is not a HEGGS store (never one holding an input).")
+@click.option("--overwrite", is_flag=True, help="Replace an --out that is not a store (never one holding an input).")
 def ingest_cmd(paths, out, kind, catalogs, stations, events, length_s, offset_s, rate, components, band_min,
                band_max, config_file, workers, quiet, overwrite) -> None:
     """Turn raw archives into a canonical HEGGS store (SeisBench format).
@@ -210,7 +210,7 @@ def _floats(text: str, n: int, what: str) -> list[float]:
 @click.option("--config", "config_path", type=click.Path(exists=True, dir_okay=False),
               help="SimulateConfig JSON (partial; unknown keys are errors)")
 @click.option("--no-progress", is_flag=True, help="hide the progress bar")
-@click.option("--overwrite", is_flag=True, help="replace an --out folder that is not a HEGGS store (never one holding an input)")
+@click.option("--overwrite", is_flag=True, help="replace an --out that is not a store (never one holding an input)")
 def simulate_cmd(out, catalog, n_events, region, mag_min, mag_max, b_value, stations_csv, n_stations, event, station,
                  origin_time, seed, workers, model, config_path, no_progress, overwrite):
     """Stochastic point-source simulation (Boore 2003): a paired store, or one record.
@@ -314,7 +314,7 @@ def _latlon(text: str, what: str) -> tuple[float, float]:
 @click.option("--strict", is_flag=True, help="Refuse targets outside the model's training ranges instead of warning.")
 @click.option("--device", default="auto", show_default=True)
 @click.option("--quiet", is_flag=True)
-@click.option("--overwrite", is_flag=True, help="Write into an --out folder that is not a HEGGS generation folder (never one holding an input).")
+@click.option("--overwrite", is_flag=True, help="Write into an --out that is not a generation folder (never an input's).")
 def generate_cmd(model_path, event, station, origin_time, scenarios, section, azimuth, max_distance, n_stations, grid,
                  source, source_station, source_inventory, source_units, samples, seed, steps, t_start, batch_size,
                  fmt, out, png, strict, device, quiet, overwrite):
@@ -385,7 +385,8 @@ def generate_cmd(model_path, event, station, origin_time, scenarios, section, az
 
     files, errors = run_scenarios(model, rows, out_dir, fmt=fmt, source=src, steps=steps, t_start=t_start,
                                   batch_size=batch_size, strict=strict, png=png, section=section, progress=not quiet,
-                                 shard=shard, overwrite=overwrite, inputs=(model_path, scenarios, source, source_inventory))
+                                 shard=shard, overwrite=overwrite,
+                                 inputs=(model_path, scenarios, source, source_inventory))
     for e in errors:
         click.echo(f"error: {e}", err=True)
     click.echo(f"wrote {len(files)} file(s) to {out_dir}" + (f"; {len(errors)} target(s) failed" if errors else ""))
@@ -414,7 +415,7 @@ def generate_cmd(model_path, event, station, origin_time, scenarios, section, az
 @click.option("--resume", is_flag=True, help="Continue from the newest checkpoint in --out.")
 @click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda (under torchrun: one GPU per process).")
 @click.option("--no-progress", is_flag=True, help="No progress bar.")
-@click.option("--overwrite", is_flag=True, help="Start a run in an --out folder that is not a HEGGS run (never one holding the store).")
+@click.option("--overwrite", is_flag=True, help="Start a run in an --out that is not a run (never one holding the store).")
 def train_cmd(data, out, config_path, preset, steps, batch_size, lr, grad_accum, checkpoint_interval,
               log_interval, seed, num_workers, amp, resume, device, no_progress, overwrite) -> None:
     """Train a HEGGS model on a store (one process, or many under torchrun).
@@ -465,7 +466,7 @@ def train_cmd(data, out, config_path, preset, steps, batch_size, lr, grad_accum,
 @click.option("--store-description", default=None, help="Portable text replacing the local store path in the JSON.")
 @click.option("--calibrate-on", "calibrate_on", type=click.Path(exists=True, file_okay=False), default=None,
               help="Fit the amplitude calibration (median PGA ratio) on this store's TRAIN split and store it.")
-@click.option("--overwrite", is_flag=True, help="Replace an OUT folder that is not a HEGGS export (never the run or a folder holding it).")
+@click.option("--overwrite", is_flag=True, help="Replace an OUT that is not an export (never the run or a folder holding it).")
 def export_cmd(run, out, store_description, calibrate_on, overwrite) -> None:
     """Copy a trained model for generation only (EMA weights + JSON, no optimiser state).
 
@@ -538,7 +539,7 @@ def _named_models(specs: tuple[str, ...]) -> list[tuple[str, str]]:
 @click.option("--reuse", is_flag=True, help="Reuse generators already evaluated in --out (add a model to a report).")
 @click.option("--device", default="auto", show_default=True)
 @click.option("--no-progress", is_flag=True)
-@click.option("--overwrite", is_flag=True, help="Write into an --out folder that is not a HEGGS evaluation folder (never one holding an input).")
+@click.option("--overwrite", is_flag=True, help="Write into an --out that is not an evaluation folder (never an input's).")
 def evaluate_cmd(models, stochastic, data, split, out, config_path, samples, steps, max_targets, picker, picker_weights,
                  gmpes, vs30, n_boot, seed, no_sweep, reuse, device, no_progress, overwrite) -> None:
     """Score generated records against the real test records, side by side for several models.
