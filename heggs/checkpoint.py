@@ -33,6 +33,7 @@ from safetensors.torch import load_file, save_file
 
 from .config import ModelConfig, from_dict
 from .data import ConditionNormalizer
+from .folders import claim
 from .model.network import HEGGSNet
 
 CHECKPOINT_DIR = "checkpoints"
@@ -204,7 +205,8 @@ def read_tensors(path: str | Path, which: str = "ema") -> dict[str, torch.Tensor
     return load_file(str(resolve_checkpoint(path) / f"{which}.safetensors"))
 
 
-def export_inference(src: str | Path, dst: str | Path, provenance: dict[str, Any] | None = None) -> Path:
+def export_inference(src: str | Path, dst: str | Path, provenance: dict[str, Any] | None = None,
+                     overwrite: bool = False, inputs: tuple[str | Path | None, ...] = ()) -> Path:
     """Write a generation-only copy of a checkpoint: its EMA weights and its JSON, no optimiser.
 
     src : checkpoint folder, run folder (newest checkpoint) or checkpoint.json; dst : new folder
@@ -212,15 +214,24 @@ def export_inference(src: str | Path, dst: str | Path, provenance: dict[str, Any
     (e.g. a portable description of the training store instead of a local path). What
     :func:`heggs.checkpoint.load_checkpoint` (and ``HEGGS.load``) needs is kept; resuming training
     from the copy is not possible. Returns ``dst``.
+
+    ``dst`` is claimed with :func:`heggs.folders.claim`: it may not be, hold or lie inside
+    ``src`` (or ``inputs``, other files the caller reads), and a ``dst`` that is neither empty
+    nor an export is refused unless ``overwrite``.
     """
     folder = resolve_checkpoint(src)
+    with claim(dst, "export", (src, folder, *inputs), overwrite):
+        return _export(folder, Path(dst), provenance)
+
+
+def _export(folder: Path, dst: Path, provenance: dict[str, Any] | None) -> Path:
+    """:func:`export_inference` once ``dst`` is claimed."""
     info = read_info(folder)
     info.pop("optimizer", None)
     info["weights"] = {"ema": "ema.safetensors"}
     info["exported_from"] = {"step": info.get("step"), "checkpoint": folder.name}
     if provenance:
         info["data"] = {**info.get("data", {}), **provenance}
-    dst = Path(dst)
     dst.parent.mkdir(parents=True, exist_ok=True)
     tmp = dst.parent / f".tmp-{dst.name}-{uuid.uuid4().hex[:8]}"
     tmp.mkdir()
@@ -228,7 +239,7 @@ def export_inference(src: str | Path, dst: str | Path, provenance: dict[str, Any
         shutil.copyfile(folder / "ema.safetensors", tmp / "ema.safetensors")
         (tmp / "checkpoint.json").write_text(json.dumps(info, indent=2, sort_keys=True) + "\n")
         if dst.exists():
-            old = dst.parent / f".tmp-old-{uuid.uuid4().hex[:8]}"
+            old = dst.parent / f".tmp-old-{dst.name}-{uuid.uuid4().hex[:8]}"
             os.replace(dst, old)
             os.replace(tmp, dst)
             shutil.rmtree(old, ignore_errors=True)

@@ -102,8 +102,9 @@ def _ingest_items(kinds, stations, events):
               help="IngestConfig JSON (window flags given here override its window).")
 @click.option("--workers", default=1, show_default=True, type=click.IntRange(1))
 @click.option("--no-progress", "--quiet", "quiet", cls=_AliasOption, old_names=("--quiet",), is_flag=True, help=NO_PROGRESS_HELP)
+@click.option("--overwrite", is_flag=True, help="Replace an --out that is not a store (never one holding an input).")
 def ingest_cmd(paths, out, kind, catalogs, stations, events, length_s, offset_s, rate, components, band_min,
-               band_max, config_file, workers, quiet) -> None:
+               band_max, config_file, workers, quiet, overwrite) -> None:
     """Turn raw archives into a canonical HEGGS store (SeisBench format).
 
     \b
@@ -143,7 +144,8 @@ def ingest_cmd(paths, out, kind, catalogs, stations, events, length_s, offset_s,
                        f"{p} (adapter {k} reads the archive's own metadata; pass --kind generic to use them)", err=True)
     items = _ingest_items(kinds, stations, events)
     report = ingest(items, out, cfg, catalog=catalog, progress=not quiet, workers=workers,
-                    adapter="+".join(sorted({k for _, k in kinds})))
+                    adapter="+".join(sorted({k for _, k in kinds})), inputs=[*paths, *catalogs, *stations, *events],
+                    overwrite=overwrite)
     s = report.summary
     if s["inputs"] == 0:
         click.echo(f"warning: no waveform file was found under {', '.join(map(str, paths))} (files with "
@@ -236,8 +238,9 @@ def _floats(text: str, n: int, what: str) -> list[float]:
 @click.option("--config", "config_path", type=click.Path(exists=True, dir_okay=False),
               help="SimulateConfig JSON (partial; unknown keys are errors)")
 @click.option("--no-progress", is_flag=True, help=NO_PROGRESS_HELP)
+@click.option("--overwrite", is_flag=True, help="Replace an --out that is not a store (never one holding an input).")
 def simulate_cmd(out, catalog, n_events, region, mag_min, mag_max, b_value, stations_csv, n_stations, event, station,
-                 origin_time, seed, workers, velocity_model, config_path, no_progress):
+                 origin_time, seed, workers, velocity_model, config_path, no_progress, overwrite):
     """Stochastic point-source simulation (Boore 2003): a paired store, or one record.
 
     \b
@@ -295,7 +298,8 @@ def simulate_cmd(out, catalog, n_events, region, mag_min, mag_max, b_value, stat
             stations = sim.random_stations(n_stations, reg, seed=seed, cfg=cfg)
             scenario.update(stations="random", n_stations=n_stations, station_region=reg)
         summary = sim.simulate_store(out, events, stations, cfg, seed=seed, workers=workers,
-                                     progress=not no_progress, scenario=scenario)
+                                     progress=not no_progress, scenario=scenario, inputs=(catalog, stations_csv),
+                                     overwrite=overwrite)
         click.echo(json.dumps(summary, indent=2, sort_keys=True))
     except (ValueError, FileNotFoundError) as e:
         raise click.ClickException(str(e)) from e
@@ -345,9 +349,10 @@ def _latlon(text: str, what: str) -> tuple[float, float]:
 @click.option("--device", default="auto", show_default=True)
 @click.option("--no-progress", "--quiet", "no_progress", cls=_AliasOption, old_names=("--quiet",), is_flag=True,
               help=NO_PROGRESS_HELP)
+@click.option("--overwrite", is_flag=True, help="Write into an --out that is not a generation folder (never an input's).")
 def generate_cmd(model_path, event, station, origin_time, scenarios, section, azimuth, max_distance, n_stations, grid,
                  source, source_station, source_inventory, source_units, n_records, seed, steps, t_start, batch_size,
-                 fmt, out, png, strict, device, no_progress):
+                 fmt, out, png, strict, device, no_progress, overwrite):
     """Generate records for scenarios: one (--event/--station), many (--scenarios CSV), a section
     (--section), with or without a real --source record of the same event.
 
@@ -417,15 +422,12 @@ def generate_cmd(model_path, event, station, origin_time, scenarios, section, az
             src = model.prepare_source(source, first, src_station, source_units, source_inventory)
         except ScenarioError as e:
             raise click.ClickException(str(e)) from None
-    try:
-        out_dir.mkdir(parents=True, exist_ok=True)
-    except OSError as e:
-        raise click.BadParameter(f"cannot create the output folder {out_dir}: {e.strerror or e}", param_hint="--out") from None
     from .generate import run_scenarios
 
     files, errors = run_scenarios(model, rows, out_dir, fmt=fmt, source=src, steps=steps, t_start=t_start,
                                   batch_size=batch_size, strict=strict, png=png, section=section,
-                                  progress=not no_progress, shard=shard)
+                                  progress=not no_progress, shard=shard, overwrite=overwrite,
+                                  inputs=(model_path, scenarios, source, source_inventory))
     for e in errors:
         click.echo(f"error: {e}", err=True)
     click.echo(f"wrote {len(files)} file(s) to {out_dir}" + (f"; {len(errors)} target(s) failed" if errors else ""))
@@ -454,8 +456,9 @@ def generate_cmd(model_path, event, station, origin_time, scenarios, section, az
 @click.option("--resume", is_flag=True, help="Continue from the newest checkpoint in --out.")
 @click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda (under torchrun: one GPU per process).")
 @click.option("--no-progress", is_flag=True, help=NO_PROGRESS_HELP)
+@click.option("--overwrite", is_flag=True, help="Start a run in an --out that is not a run (never one holding the store).")
 def train_cmd(data, out, config_path, preset, steps, batch_size, lr, grad_accum, checkpoint_interval,
-              log_interval, seed, num_workers, amp, resume, device, no_progress) -> None:
+              log_interval, seed, num_workers, amp, resume, device, no_progress, overwrite) -> None:
     """Train a HEGGS model on a store (one process, or many under torchrun).
 
     \b
@@ -486,7 +489,7 @@ def train_cmd(data, out, config_path, preset, steps, batch_size, lr, grad_accum,
         raise click.UsageError("--data STORE is required (or 'data' in --config)")
     try:
         final = T.train(cfg, out, resume=resume, device=device, progress=not no_progress,
-                        steps=steps if resuming else None, data=data if resuming else None)
+                        steps=steps if resuming else None, data=data if resuming else None, overwrite=overwrite)
     except (T.TrainingDiverged, ValueError, FileExistsError, FileNotFoundError) as e:
         T.shutdown(ok=False)
         raise click.ClickException(str(e)) from e
@@ -504,7 +507,8 @@ def train_cmd(data, out, config_path, preset, steps, batch_size, lr, grad_accum,
 @click.option("--store-description", default=None, help="Portable text replacing the local store path in the JSON.")
 @click.option("--calibrate-on", "calibrate_on", type=click.Path(exists=True, file_okay=False), default=None,
               help="Fit the amplitude calibration (median PGA ratio) on this store's TRAIN split and store it.")
-def export_cmd(run, out, store_description, calibrate_on) -> None:
+@click.option("--overwrite", is_flag=True, help="Replace an OUT that is not an export (never the run or a folder holding it).")
+def export_cmd(run, out, store_description, calibrate_on, overwrite) -> None:
     """Copy a trained model for generation only (EMA weights + JSON, no optimiser state).
 
     \b
@@ -514,7 +518,7 @@ def export_cmd(run, out, store_description, calibrate_on) -> None:
     from .checkpoint import load_checkpoint
 
     prov = {"store": store_description} if store_description else None
-    dst = export_inference(run, out, prov)
+    dst = export_inference(run, out, prov, overwrite=overwrite, inputs=(calibrate_on,))
     load_checkpoint(dst)  # the copy must load
     if calibrate_on:
         import json
@@ -577,8 +581,9 @@ def _named_models(specs: tuple[str, ...]) -> list[tuple[str, str]]:
 @click.option("--reuse", is_flag=True, help="Reuse generators already evaluated in --out (add a model to a report).")
 @click.option("--device", default="auto", show_default=True)
 @click.option("--no-progress", is_flag=True, help=NO_PROGRESS_HELP)
+@click.option("--overwrite", is_flag=True, help="Write into an --out that is not an evaluation folder (never an input's).")
 def evaluate_cmd(models, stochastic, data, split, out, config_path, n_records, steps, max_targets, picker, picker_weights,
-                 gmpes, vs30, n_boot, seed, no_sweep, reuse, device, no_progress) -> None:
+                 gmpes, vs30, n_boot, seed, no_sweep, reuse, device, no_progress, overwrite) -> None:
     """Score generated records against the real test records, side by side for several models.
 
     \b
@@ -615,7 +620,8 @@ def evaluate_cmd(models, stochastic, data, split, out, config_path, n_records, s
     if stochastic:
         gens.append(StochasticGenerator())
     try:
-        report = evaluate(gens, data, cfg, out, reuse=reuse, progress=not no_progress, sweep=not no_sweep)
+        report = evaluate(gens, data, cfg, out, reuse=reuse, progress=not no_progress, sweep=not no_sweep,
+                          overwrite=overwrite, inputs=[p for _, p in _named_models(models) if p != "default"])
     except ValueError as e:
         raise click.ClickException(str(e)) from e
     click.echo(f"report: {report}")

@@ -37,6 +37,7 @@ from .ingest.records import EventInfo, RawRecord, StationInfo
 from .scenario import ScenarioError, Target, check_training_ranges
 from .output import to_stream
 from .checkpoint import load_checkpoint
+from .folders import claim, mark
 from .traveltimes import epicentral_distance_km
 
 #: where the bundled default model lives (package data)
@@ -355,6 +356,8 @@ def run_scenarios(
     section: bool = False,
     progress: bool = True,
     shard: str = "",
+    overwrite: bool = False,
+    inputs: Sequence[str | Path | None] = (),
 ) -> tuple[list[Path], list[str]]:
     """Generate every good row and write its files; collect the errors of bad rows.
 
@@ -366,15 +369,27 @@ def run_scenarios(
         one record section of all targets.
     shard : suffix of the collected outputs (``generated{shard}.h5``) when several processes
         write into one folder (``heggs generate`` under torchrun).
-    Returns ``(files written, error messages)``; every file is written atomically.
+    overwrite, inputs : ``out_dir`` is claimed with :func:`heggs.folders.claim` (a folder that
+        is neither empty nor a generation folder is refused unless ``overwrite``; one that is,
+        holds or lies inside an input path, e.g. the model or the scenario CSV, always).
+    Returns ``(files written, error messages)``; every file is written atomically, and no two
+    targets share a file: a repeated (event, network, station) gets ``-2``, ``-3``, ... after
+    the station code in its file names.
     """
+    with claim(out_dir, "generation", inputs, overwrite, tag=shard):
+        return _run_scenarios(model, rows, mark(out_dir, "generation"), fmt, source, steps, t_start, batch_size,
+                              strict, png, section, progress, shard)
+
+
+def _run_scenarios(model: HEGGS, rows: Sequence[Target | Exception], out_dir: Path, fmt: str,
+                   source: SourceRecord | None, steps: int | None, t_start: int | None, batch_size: int, strict: bool,
+                   png: bool, section: bool, progress: bool, shard: str) -> tuple[list[Path], list[str]]:
+    """:func:`run_scenarios` once ``out_dir`` is claimed."""
     import warnings
 
     from .output import write_hdf5, write_seisbench, write_stream
     from .scenario import OutOfRangeWarning
 
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
     errors = [str(r) for r in rows if isinstance(r, Exception)]
     good: list[Target] = []
     for t in (r for r in rows if isinstance(r, Target)):
@@ -387,6 +402,7 @@ def run_scenarios(
             good.append(t)
         except ScenarioError as e:
             errors.append(str(e))
+    stems = _file_stems(good)
     files: list[Path] = []
     all_w, all_t, all_m = [], [], []
     bar = tqdm(total=sum(t.n_records for t in good), desc="generating", unit="rec", disable=not progress)
@@ -407,13 +423,13 @@ def run_scenarios(
             for wave, t, m in zip(w, ts, ms):
                 st = to_stream(wave, t, model.sampling_rate_hz, model.components, model.units, model.offset_s, m,
                                params={**params, "seed": t.seed + m})
-                stem = f"{t.event_id}.{t.network}.{t.station}.{m:02d}"
+                stem = f"{stems[id(t)]}.{m:02d}"
                 files += write_stream(st, out_dir / (stem + (".mseed" if fmt == "mseed" else "")), fmt)
         all_w.append(w); all_t += ts; all_m += ms
         bar.update(len(ts))
     bar.close()
     if not all_t:
-        return files, errors
+        return list(dict.fromkeys(files)), errors
     waves = np.concatenate(all_w)
     params = model.generation_params(steps, t_start, source)
     if fmt == "hdf5":
@@ -423,12 +439,24 @@ def run_scenarios(
         files.append(write_seisbench(out_dir / f"generated{shard}", waves, all_t, all_m, model.sampling_rate_hz,
                                      model.components, model.units, params, model.offset_s))
     if png:
-        files += _figures(model, waves, all_t, all_m, out_dir, section)
-    return files, errors
+        files += _figures(model, waves, all_t, all_m, out_dir, section, stems)
+    return list(dict.fromkeys(files)), errors  # each file once (a target listed twice writes it twice)
+
+
+def _file_stems(targets: Sequence[Target]) -> dict[int, str]:
+    """``id(target) -> "<event_id>.<network>.<station>"``, unique: the k-th repeat of a name
+    gets ``-k`` after the station code (two rows with one station code never overwrite)."""
+    seen: dict[str, int] = {}
+    out = {}
+    for t in targets:
+        stem = f"{t.event_id}.{t.network}.{t.station}"
+        seen[stem] = seen.get(stem, 0) + 1
+        out[id(t)] = stem if seen[stem] == 1 else f"{stem}-{seen[stem]}"
+    return out
 
 
 def _figures(model: HEGGS, waves: np.ndarray, targets: list[Target], members: list[int], out_dir: Path,
-             section: bool) -> list[Path]:
+             section: bool, stems: dict[int, str]) -> list[Path]:
     from .plots import plot_generated_record, plot_record_section
 
     out = []
@@ -447,7 +475,7 @@ def _figures(model: HEGGS, waves: np.ndarray, targets: list[Target], members: li
         fig = plot_generated_record(waves[i], model.sampling_rate_hz, model.components, units=model.units,
                                     title=f"{t.network}.{t.station}: M{t.magnitude:g}, {t.distance_km:.1f} km, "
                                           f"depth {t.event_depth_km:g} km (seed {t.seed})")
-        p = out_dir / f"{t.event_id}.{t.network}.{t.station}.png"
+        p = out_dir / f"{stems[id(t)]}.png"
         fig.savefig(p, dpi=110)
         out.append(p)
     return out

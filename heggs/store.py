@@ -8,7 +8,9 @@ of the SeisBench form ``"bucket3$17,:3,:6000"``.
 
 Writing is atomic: :class:`StoreWriter` writes into a sibling temporary folder and renames it
 over the target only when :meth:`StoreWriter.close` succeeds, so a failure midway never leaves
-a half-written store and re-running a job replaces the old store in one step.
+a half-written store and re-running a job replaces the old store in one step. An empty result
+never replaces a folder that holds something (an empty or mistyped input would otherwise wipe a
+good store). Which folders a command may replace at all is decided by :mod:`heggs.folders`.
 
 Column names follow SeisBench plus ours with units in the name (docs/data-contract.md).
 """
@@ -26,6 +28,8 @@ from typing import Any, Iterable
 import h5py
 import numpy as np
 import pandas as pd
+
+from .folders import FolderError
 
 #: Columns every HEGGS store has, in this order (extra columns may follow).
 COLUMNS: tuple[str, ...] = (
@@ -156,9 +160,17 @@ class StoreWriter:
         self._bucket += 1
 
     def close(self) -> Path:
-        """Finish writing and move the store into place (replacing an older one)."""
+        """Finish writing and move the store into place (replacing an older one).
+
+        Raises :class:`heggs.folders.FolderError` (and discards what was written) when no trace
+        was added and ``path`` already holds something: an empty result never replaces it.
+        """
         if self._closed:
             return self.path
+        if not self._rows and self.path.is_dir() and any(self.path.iterdir()):
+            self.abort()
+            raise FolderError(f"{self.path}: the new result holds no records, so the existing folder was left as it "
+                              "is (check the input paths)")
         self._flush()
         self._h5.close()
         meta = pd.DataFrame(self._rows)

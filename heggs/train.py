@@ -39,7 +39,7 @@ import math
 import os
 import platform
 import time
-from contextlib import nullcontext
+from contextlib import ExitStack, nullcontext
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -54,6 +54,7 @@ from . import __version__
 from . import checkpoint as ckpt
 from .config import ModelConfig, TrainConfig, from_dict, to_dict
 from .data import ConditionNormalizer, PairDataset, training_ranges
+from .folders import claim, mark
 from .model.network import HEGGSNet
 from .store import Store
 
@@ -429,6 +430,7 @@ def train(
     progress: bool = True,
     steps: int | None = None,
     data: str | None = None,
+    overwrite: bool = False,
 ) -> Path:
     """Train (or resume) a run in folder ``out``; return the final checkpoint folder.
 
@@ -439,9 +441,21 @@ def train(
     data : with ``resume``, a new path of the same store (moved); its metadata.csv must hash
         to the checkpoint's provenance.
     device : ``"auto"``, ``"cpu"``, ``"cuda"``; under torchrun each process takes its GPU.
+    overwrite : allow a fresh run in an ``out`` that is neither empty nor a run (the main
+        process claims ``out`` with :func:`heggs.folders.claim`: locked against a second
+        writer, killed runs' scratch removed; ``out`` may not hold or lie inside the store).
     """
     info = setup_distributed(device)
-    out = Path(out)
+    hold = ExitStack()  # released when this function returns or raises
+    with hold:
+        if info.is_main:
+            hold.enter_context(claim(out, "run", (data or (cfg.data if cfg is not None else None),), overwrite))
+        return _train(cfg, Path(out), resume, progress, steps, data, info)
+
+
+def _train(cfg: TrainConfig | None, out: Path, resume: bool, progress: bool, steps: int | None, data: str | None,
+           info: DistInfo) -> Path:
+    """:func:`train` once ``out`` is claimed (by the main process)."""
     start_ckpt = ckpt.latest_checkpoint(out) if resume else None
     if start_ckpt is not None:
         saved = ckpt.read_info(start_ckpt)
@@ -520,7 +534,7 @@ def train(
 
     log_path = out / LOG_FILE
     if info.is_main:
-        out.mkdir(parents=True, exist_ok=True)
+        mark(out, "run")
         (out / CONFIG_FILE).write_text(json.dumps(to_dict(cfg), indent=2, sort_keys=True) + "\n")
         _truncate_log(log_path, step)
     bar = None

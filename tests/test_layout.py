@@ -15,7 +15,7 @@ import pytest
 PKG = Path(__file__).resolve().parents[1] / "heggs"
 
 #: stages in data-flow order; a module may import its own stage and those listed before it
-STAGES = ["config", "store", "traveltimes", "ingest", "condition", "data", "plots", "inspect", "simulate",
+STAGES = ["config", "folders", "store", "traveltimes", "ingest", "condition", "data", "plots", "inspect", "simulate",
           "model", "checkpoint", "train", "scenario", "output", "generate", "evaluate", "cli"]
 #: pairs (importer stage, imported stage) forbidden although the order would allow them
 FORBIDDEN = {("generate", "train"), ("evaluate", "train")}

@@ -30,6 +30,7 @@ import numpy as np
 import pandas as pd
 
 from ..config import EvalConfig
+from ..folders import claim, mark
 from ..store import UNITS_PHYSICAL, Store
 from .report import (
     json_default,
@@ -120,15 +121,25 @@ def _write_sections(res: EvalResult, test: TestSet, cfg: EvalConfig, folder: Pat
 
 
 def evaluate(generators: Sequence[Generator], store: Store | str | Path, cfg: EvalConfig, out: str | Path,
-             reuse: bool = False, progress: bool = True, sweep: bool = True) -> Path:
+             reuse: bool = False, progress: bool = True, sweep: bool = True, overwrite: bool = False,
+             inputs: Sequence[str | Path | None] = ()) -> Path:
     """Evaluate every generator on the same test targets and write the report; returns ``report.md``.
 
     generators : :class:`heggs.evaluate.scoring.ModelGenerator` /
         :class:`heggs.evaluate.scoring.StochasticGenerator` (names must be unique: each gets ``out/<name>/``).
     reuse : reuse generators already evaluated in ``out``; sweep : run the magnitude sweep.
+    ``out`` is claimed with :func:`heggs.folders.claim`: a folder that is neither empty nor an
+    evaluation folder is refused unless ``overwrite``; one that is, holds or lies inside the
+    store or another input path (``inputs``, e.g. the models) always.
     """
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
+    store_path = store.path if isinstance(store, Store) else store
+    with claim(out, "evaluation", (store_path, *inputs), overwrite):
+        return _evaluate(generators, store, cfg, mark(out, "evaluation"), reuse, progress, sweep)
+
+
+def _evaluate(generators: Sequence[Generator], store: Store | str | Path, cfg: EvalConfig, out: Path,
+              reuse: bool, progress: bool, sweep: bool) -> Path:
+    """:func:`evaluate` once ``out`` is claimed."""
     t0 = time.time()
     test = load_test_set(store, cfg.split, cfg.max_targets, cfg.seed)
     picks_path = out / "real_picks.csv"

@@ -35,6 +35,7 @@ import numpy as np
 from .canonical import Processed, process_record, theoretical_travel_times, travel_time_table
 from .catalog import Catalog, merge_duplicates
 from ..config import IngestConfig, to_dict
+from ..folders import claim
 from .records import EventInfo, RawRecord, Skip
 from ..store import StoreWriter, assign_splits
 from ..traveltimes import geodesics
@@ -167,6 +168,8 @@ def ingest(
     progress: bool = True,
     workers: int = 1,
     adapter: str = "",
+    inputs: Iterable[str | Path] = (),
+    overwrite: bool = False,
 ) -> IngestReport:
     """Stream an adapter's RawRecord/Skip items into the canonical store at ``out``.
 
@@ -177,6 +180,12 @@ def ingest(
     workers : > 1 processes records in a process pool (8 × workers records per batch, at most
         three batches in flight, so reading overlaps processing and memory stays bounded).
     adapter : name written into each row's ``provenance`` (``"<adapter>:<file paths>"``).
+    inputs : the paths the items are read from (archives, catalogs, station files); ``out``
+        may not be, hold or lie inside one of them.
+    overwrite : allow replacing an ``out`` that is neither empty nor a store (see
+        :func:`heggs.folders.claim`: the folder is locked against a second writer, and scratch
+        left by a killed ingest into it is removed first). An empty result never replaces a
+        non-empty ``out``.
 
     Memory is bounded: processed windows go to a scratch HDF5 file beside ``out`` while only
     their metadata rows (~2 KB each) stay in memory; duplicates (same data reached twice,
@@ -193,6 +202,13 @@ def ingest(
     """
     cfg = cfg or IngestConfig()
     out = Path(out)
+    with claim(out, "store", inputs, overwrite):
+        return _ingest_into(items, out, cfg, catalog, progress, workers, adapter)
+
+
+def _ingest_into(items: Iterable[RawRecord | Skip], out: Path, cfg: IngestConfig, catalog: Catalog | None,
+                 progress: bool, workers: int, adapter: str) -> IngestReport:
+    """:func:`ingest` once ``out`` is claimed."""
     out.parent.mkdir(parents=True, exist_ok=True)
     scratch_dir = Path(tempfile.mkdtemp(prefix=f".{out.name}.scratch-", dir=out.parent))
     skips: list[Skip] = []

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import json
 import math
+from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
@@ -34,6 +35,7 @@ import pandas as pd
 
 from .. import __version__
 from ..config import SimulateConfig, to_dict
+from ..folders import check_output, claim
 from ..store import UNITS_PHYSICAL, StoreWriter, assign_splits
 from .stochastic import corner_frequency_hz, effective_radiation, radiation_pattern, synthesize
 from .inputs import (  # noqa: F401  (re-exported: the simulator's scenario API)
@@ -285,12 +287,17 @@ def simulate_store(
     workers: int = 1,
     progress: bool = True,
     scenario: dict | None = None,
+    inputs: Sequence[str | Path | None] = (),
+    overwrite: bool = False,
 ) -> dict:
     """Simulate every valid event × station record into the store ``out`` (atomic write).
 
     events : as from :func:`read_catalog` / :func:`random_events`; stations : as from
     :func:`read_stations` / :func:`random_stations`. workers : processes (1 = in process); the
     store is identical for any number. scenario : free-form description kept in the provenance.
+    inputs : files the events/stations were read from (``out`` may not hold them).
+    overwrite : allow replacing an ``out`` that is neither empty nor a store
+    (:func:`heggs.folders.claim`; checked before any simulation work).
     Returns a summary dict (records, events, stations, skipped pairs by reason, path).
     """
     from tqdm.auto import tqdm
@@ -299,6 +306,7 @@ def simulate_store(
     if workers < 1:
         raise ValueError(f"workers must be >= 1, got {workers}")
     w = cfg.window
+    check_output(out, "store", inputs, overwrite)
     pairs, skipped = select_pairs(events, stations, cfg)
     if pairs.empty:
         raise ValueError("no event-station pair is within max_distance_km with P and S + margin inside the window; "
@@ -340,6 +348,8 @@ def simulate_store(
                "splits": {k: int(v) for k, v in pd.Series(splits).value_counts().items()}}
     from obspy import UTCDateTime
 
+    hold = ExitStack()  # the claim is taken before the pool starts: a refusal starts no work
+    hold.enter_context(claim(out, "store", inputs, overwrite))
     if workers > 1:
         import multiprocessing as mp
 
@@ -396,6 +406,7 @@ def simulate_store(
         if pool is not None:
             pool.close()
             pool.join()
+        hold.close()
     return summary
 
 
