@@ -13,9 +13,55 @@ import click
 from . import __version__
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class CommandError(click.ClickException):
+    """A user-facing failure: printed as one line ``error: ...``, exit code 1."""
+
+    def show(self, file=None) -> None:
+        click.echo(f"error: {self.format_message()}", file=file, err=True)
+
+
+def _one_line(e: BaseException) -> str:
+    """One line naming the file or flag and what is wrong (OSError: file and reason)."""
+    import errno
+    import json
+
+    if isinstance(e, OSError) and e.errno is not None:
+        where = e.filename if e.filename is not None else ""
+        why = {errno.ENOSPC: "no space left on device", errno.EROFS: "read-only file system",
+               errno.EACCES: "permission denied", errno.ENOTDIR: "a path component is not a folder",
+               errno.EDQUOT: "disk quota exceeded"}.get(e.errno, e.strerror or str(e))
+        return f"{where}: {why}" if where else why
+    if isinstance(e, json.JSONDecodeError):
+        return f"not valid JSON ({e})"
+    text = e.format_message() if isinstance(e, click.ClickException) else str(e)
+    if isinstance(e, KeyError):
+        text = f"missing key {text}"
+    return " ".join(text.split()) or type(e).__name__
+
+
+class HeggsGroup(click.Group):
+    """The ``heggs`` group: every failure of a sub-command is one line ``error: ...`` (exit 1;
+    usage errors exit 2 with click's usage text); ``heggs --debug ...`` shows the traceback."""
+
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except (click.exceptions.Exit, click.Abort, click.UsageError, KeyboardInterrupt, SystemExit, CommandError):
+            raise
+        except Exception as e:
+            if ctx.params.get("debug"):
+                raise
+            known = (click.ClickException, ValueError, OSError, KeyError)
+            msg = _one_line(e)
+            if not isinstance(e, known):
+                msg = f"{type(e).__name__}: {msg} (run with --debug for the traceback)"
+            raise CommandError(msg) from e
+
+
+@click.group(cls=HeggsGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="heggs")
-def main() -> None:
+@click.option("--debug", is_flag=True, help="Show the Python traceback of a failure.")
+def main(debug: bool) -> None:
     """HEGGS: synthesize and evaluate 3-component earthquake ground motions."""
 
 
@@ -98,6 +144,7 @@ def ingest_cmd(paths, out, kind, catalogs, stations, events, length_s, offset_s,
                         ("band_min_hz", band_min), ("band_max_hz", band_max)):
         if value is not None:
             setattr(w, name, value)
+    C.check_window_bounds(w)  # before any work: --length-s 1e7 must not fill the disk
     if not w.components or set(w.components) - set("ENZ") or len(set(w.components)) != len(w.components):
         raise click.BadParameter(f"components must be distinct letters of ENZ, got {w.components!r}")
     if w.band_max_hz <= w.band_min_hz:
@@ -208,8 +255,9 @@ def _floats(text: str, n: int, what: str) -> list[float]:
 @click.option("--config", "config_path", type=click.Path(exists=True, dir_okay=False),
               help="SimulateConfig JSON (partial; unknown keys are errors)")
 @click.option("--no-progress", is_flag=True, help="hide the progress bar")
+@click.option("--force", is_flag=True, help="run requests above the size limits of heggs.config (MAX_SIMULATE_*)")
 def simulate_cmd(out, catalog, n_events, region, mag_min, mag_max, b_value, stations_csv, n_stations, event, station,
-                 origin_time, seed, workers, model, config_path, no_progress):
+                 origin_time, seed, workers, model, config_path, no_progress, force):
     """Stochastic point-source simulation (Boore 2003): a paired store, or one record.
 
     \b
@@ -219,10 +267,19 @@ def simulate_cmd(out, catalog, n_events, region, mag_min, mag_max, b_value, stat
     import json
     from pathlib import Path
 
+    from . import config as C
     from .config import SimulateConfig, load
     from .simulate import simulator as sim
 
     cfg = load(SimulateConfig, config_path) if config_path else SimulateConfig()
+    C.check_window_bounds(cfg.window)
+    record_bytes = 4 * len(cfg.window.components) * cfg.window.n_samples
+    if n_events is not None:
+        C.check_count("--n-events", n_events, C.MAX_SIMULATE_EVENTS, force)
+    if n_stations is not None:
+        C.check_count("--n-stations", n_stations, C.MAX_SIMULATE_STATIONS, force)
+    if n_events and n_stations:
+        C.check_count("--n-events x --n-stations", n_events * n_stations, C.MAX_SIMULATE_RECORDS, force, record_bytes)
     if model:
         cfg.velocity_model = model
     try:
@@ -284,6 +341,22 @@ def _latlon(text: str, what: str) -> tuple[float, float]:
     return lat, lon
 
 
+def _check_generate_size(rows, samples: int, force: bool) -> None:
+    """Bounds of a generate request before the model loads: -n >= 1; above
+    WARN_GENERATED_RECORDS records a warning with the estimated output size, above
+    MAX_GENERATED_RECORDS a refusal without --force (sizes: 3 x 6000 float32 per record)."""
+    from . import config as C
+
+    if samples < 1:
+        raise click.BadParameter(f"must be >= 1, got {samples}", param_hint="-n/--samples")
+    total = sum(int(getattr(r, "n_samples", samples) or samples) for r in rows if not isinstance(r, Exception))
+    per_record = 4 * 3 * 6000
+    if total > C.WARN_GENERATED_RECORDS:
+        C.check_count("-n/--samples x targets", total, C.MAX_GENERATED_RECORDS, force, per_record)
+        click.echo(f"warning: {total:,} records to generate (about {C.estimate_size(total * per_record)} of output "
+                   "at 60 s, 100 Hz, 3 components)", err=True)
+
+
 @main.command("generate")
 @click.option("--model", "model_path", type=click.Path(), default=None, help="Checkpoint or run folder (default: the bundled default model).")
 @click.option("--event", "event", default=None, metavar="LAT,LON,DEPTH_KM,MAG", help="Scenario event.")
@@ -310,9 +383,10 @@ def _latlon(text: str, what: str) -> tuple[float, float]:
 @click.option("--strict", is_flag=True, help="Refuse targets outside the model's training ranges instead of warning.")
 @click.option("--device", default="auto", show_default=True)
 @click.option("--quiet", is_flag=True)
+@click.option("--force", is_flag=True, help="Run requests above the size limit (heggs.config.MAX_GENERATED_RECORDS).")
 def generate_cmd(model_path, event, station, origin_time, scenarios, section, azimuth, max_distance, n_stations, grid,
                  source, source_station, source_inventory, source_units, samples, seed, steps, t_start, batch_size,
-                 fmt, out, png, strict, device, quiet):
+                 fmt, out, png, strict, device, quiet, force):
     """Generate records for scenarios: one (--event/--station), many (--scenarios CSV), a section
     (--section), with or without a real --source record of the same event.
 
@@ -350,6 +424,7 @@ def generate_cmd(model_path, event, station, origin_time, scenarios, section, az
         raise click.ClickException(str(e)) from None
     if source and scenarios:
         raise click.UsageError("--source applies to --event scenarios (one event); use the Python API for several")
+    _check_generate_size(rows, samples, force)
 
     # under torchrun each process takes every WORLD_SIZE-th target (no collectives needed)
     import os
@@ -438,6 +513,10 @@ def train_cmd(data, out, config_path, preset, steps, batch_size, lr, grad_accum,
         if value is not None:
             setattr(cfg, key, value)
     resuming = resume and T.ckpt.latest_checkpoint(out) is not None  # then the checkpoint's config rules
+    ignored = [f"--{k.replace('_', '-')}" for k, v in overrides.items() if v is not None and k not in ("data", "steps")]
+    if resuming and (ignored or preset):
+        click.echo("warning: --resume continues with the checkpoint's configuration; ignored: "
+                   + ", ".join(ignored + (["--preset"] if preset else [])), err=True)
     if not cfg.data and not resuming:
         raise click.UsageError("--data STORE is required (or 'data' in --config)")
     try:
