@@ -27,6 +27,8 @@ def _one_line(e: BaseException) -> str:
 
     if isinstance(e, OSError) and e.errno is not None:
         where = e.filename if e.filename is not None else ""
+        if e.errno == errno.ENOSPC and "no space" in str(e.strerror):
+            return f"{where}: {e.strerror}" if where else e.strerror
         why = {errno.ENOSPC: "no space left on device", errno.EROFS: "read-only file system",
                errno.EACCES: "permission denied", errno.ENOTDIR: "a path component is not a folder",
                errno.EDQUOT: "disk quota exceeded"}.get(e.errno, e.strerror or str(e))

@@ -22,6 +22,7 @@ file (older ones, SeisBench datasets) are checked only for being readable HDF5.
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import re
@@ -79,6 +80,10 @@ UNITS_COUNTS = "counts"
 CHECKSUM_FILE = "waveforms_checksum.json"
 #: stores up to this size have their SHA-256 verified on every open (about 0.3 s per 256 MB)
 VERIFY_SHA256_MAX_BYTES = 256 * 2**20
+
+
+#: free space kept beyond each bucket's bytes when writing (HDF5 metadata, metadata.csv)
+SPACE_MARGIN_BYTES = 2**20
 
 
 def file_sha256(path: str | Path) -> str:
@@ -175,6 +180,13 @@ class StoreWriter:
     def _flush(self) -> None:
         if not self._buf:
             return
+        # HDF5 can crash the process (not raise) when a write fails on a full disk, so the
+        # free space is checked before each bucket is handed to it
+        need = sum(b.nbytes for b in self._buf) + SPACE_MARGIN_BYTES
+        free = shutil.disk_usage(self._tmp).free
+        if free < need:
+            raise OSError(errno.ENOSPC, f"no space left on device ({free:,} bytes free, {need:,} needed)",
+                          str(self.path))
         self._data.create_dataset(f"bucket{self._bucket}", data=np.stack(self._buf), chunks=(1, *self._buf[0].shape))
         self._buf = []
         self._bucket += 1
@@ -183,7 +195,11 @@ class StoreWriter:
         """Finish writing and move the store into place (replacing an older one)."""
         if self._closed:
             return self.path
-        self._flush()
+        try:
+            self._flush()
+        except BaseException:
+            self.abort()
+            raise
         self._h5.close()
         meta = pd.DataFrame(self._rows)
         cols = [c for c in COLUMNS if c in meta.columns] + [c for c in meta.columns if c not in COLUMNS]
