@@ -41,10 +41,12 @@ MAX_PHYSICAL_ACCELERATION_M_S2 = 50.0
 def check_window_bounds(window: "WindowConfig") -> None:
     """Refuse a window too long or too finely sampled (ValueError naming the flag and limit)."""
     if not 0 < window.length_s <= MAX_WINDOW_LENGTH_S:
-        raise ValueError(f"--length-s {window.length_s:g} is out of range: must be > 0 and <= "
+        raise ValueError(f"window length {window.length_s:g} s (--length-s / window.length_s) is out of range: "
+                         f"must be > 0 and <= "
                          f"{MAX_WINDOW_LENGTH_S:g} s (MAX_WINDOW_LENGTH_S)")
     if not 0 < window.sampling_rate_hz <= MAX_SAMPLING_RATE_HZ:
-        raise ValueError(f"--rate {window.sampling_rate_hz:g} is out of range: must be > 0 and <= "
+        raise ValueError(f"sampling rate {window.sampling_rate_hz:g} Hz (--rate / window.sampling_rate_hz) is out "
+                         f"of range: must be > 0 and <= "
                          f"{MAX_SAMPLING_RATE_HZ:g} Hz (MAX_SAMPLING_RATE_HZ)")
 
 

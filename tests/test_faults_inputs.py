@@ -197,7 +197,7 @@ def test_truncated_safetensors_is_one_line_in_generate(tiny, tmp_path, with_chec
     f.write_bytes(f.read_bytes()[:1000])
     if not with_checksums:
         info = json.loads((model / "checkpoint.json").read_text())
-        del info["checksums"]
+        info.pop("checksums", None)
         (model / "checkpoint.json").write_text(json.dumps(info))
     res = _run(_gen_args(model, tmp_path / "gen"))
     _assert_one_line_error(res, str(f), "corrupt")
@@ -211,7 +211,7 @@ def test_nan_weights_are_refused(tiny, tmp_path):
     tensors[name][0] = float("nan")
     save_file(tensors, str(model / "ema.safetensors"))
     info = json.loads((model / "checkpoint.json").read_text())
-    del info["checksums"]  # an old checkpoint (or NaN saved as such): the NaN check itself must refuse it
+    info.pop("checksums", None)  # an old checkpoint (or NaN saved as such): the NaN check itself must refuse it
     (model / "checkpoint.json").write_text(json.dumps(info))
     res = _run(_gen_args(model, tmp_path / "gen"))
     _assert_one_line_error(res, "NaN", name)
@@ -392,3 +392,11 @@ def test_evaluate_reuse_never_takes_another_stores_rows(tmp_path, capsys):
     summary = json.loads((out / "copy" / "summary.json").read_text())
     assert summary["store"] == Store(b).identity()
     assert (out / "copy" / "rows.csv").read_text() != rows_a
+
+
+def test_malformed_catalog_is_one_line(tiny, tmp_path):
+    bad = tmp_path / "catalog.xml"
+    bad.write_text("<quakeml><not closed")
+    res = _run(["ingest", tiny / "store", "--out", tmp_path / "s", "--catalog", bad, "--quiet"])
+    _assert_one_line_error(res, str(bad), "catalog")
+    assert "--debug" not in res.output
