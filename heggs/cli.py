@@ -27,6 +27,11 @@ def _one_line(e: BaseException) -> str:
 
     if isinstance(e, OSError) and e.errno is not None:
         where = e.filename if e.filename is not None else ""
+        if not where:  # HDF5 names the file only inside its message
+            import re
+
+            m = re.search(r"filename = '([^']+)'", str(e))
+            where = m.group(1) if m else ""
         if e.errno == errno.ENOSPC and "no space" in str(e.strerror):
             return f"{where}: {e.strerror}" if where else e.strerror
         why = {errno.ENOSPC: "no space left on device", errno.EROFS: "read-only file system",
