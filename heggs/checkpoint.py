@@ -13,7 +13,13 @@ A folder is written under a hidden temporary name and renamed into place with ``
 only when every file is complete and flushed, so a process killed at any moment (SIGKILL
 included) leaves either the previous checkpoints or the new complete one, never half of one.
 Only ``step_*`` folders count as checkpoints; stale temporary folders are removed on the next
-save. The file layer (save/read/resolve) moves tensors and JSON only; :func:`load_checkpoint`
+save.
+
+Corruption is detected on load: ``checkpoint.json`` records ``checksums`` (bytes and SHA-256 of
+every ``.safetensors`` file, written at save time) that are verified when present (older
+checkpoints, e.g. the shipped ``heggs/weights/default``, have none and load unchecked); weights
+holding NaN or inf are refused. :func:`latest_intact_checkpoint` is what resuming uses: the
+newest checkpoint that passes these checks, with the corrupt newer ones named. The file layer (save/read/resolve) moves tensors and JSON only; :func:`load_checkpoint`
 turns a checkpoint into a ready network, condition normaliser and info dict (what generation
 and evaluation load, so they never import the training loop).
 """
@@ -29,6 +35,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
 from .config import ModelConfig, from_dict
@@ -58,6 +65,44 @@ def _save_tensors(tensors: dict[str, torch.Tensor], path: Path) -> None:
     save_file({k: v.detach().to("cpu").contiguous().clone() for k, v in tensors.items()}, str(path))
     with open(path, "rb+") as f:
         os.fsync(f.fileno())
+
+
+def _file_checksum(path: Path) -> dict[str, Any]:
+    """``{"bytes": int, "sha256": hex}`` of a file."""
+    import hashlib
+
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(2**20), b""):
+            h.update(block)
+    return {"bytes": path.stat().st_size, "sha256": h.hexdigest()}
+
+
+def verify_files(folder: str | Path, info: dict[str, Any] | None = None) -> None:
+    """Check a checkpoint folder's weight files against the checksums of its JSON.
+
+    Raises ValueError naming the first file that is missing, of the wrong size or whose SHA-256
+    differs. Without ``checksums`` in the JSON (older checkpoints) nothing is checked here.
+    """
+    folder = Path(folder)
+    info = read_info(folder) if info is None else info
+    for name, want in (info.get("checksums") or {}).items():
+        path = folder / name
+        if not path.exists():
+            raise ValueError(f"{path}: missing (the checkpoint lists it)")
+        got = _file_checksum(path)
+        if got["bytes"] != want.get("bytes"):
+            raise ValueError(f"{path}: corrupt checkpoint file: {got['bytes']} bytes, {want.get('bytes')} when saved")
+        if got["sha256"] != want.get("sha256"):
+            raise ValueError(f"{path}: corrupt checkpoint file: SHA-256 differs from the one saved with it")
+
+
+def check_finite(tensors: dict[str, torch.Tensor], what: str) -> None:
+    """Refuse weights holding NaN or inf (ValueError naming ``what`` and a bad tensor)."""
+    bad = [k for k, v in tensors.items() if v.is_floating_point() and not bool(torch.isfinite(v).all())]
+    if bad:
+        raise ValueError(f"{what}: {len(bad)} weight tensor(s) hold NaN or inf (e.g. {bad[0]}); "
+                         "the model cannot generate: use an earlier checkpoint")
 
 
 def flatten_optimizer_state(state_dict: dict[str, Any]) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
@@ -127,6 +172,36 @@ def latest_checkpoint(run_dir: str | Path) -> Path | None:
     return found[-1][1] if found else None
 
 
+def check_checkpoint(folder: str | Path, which: tuple[str, ...] = ("model", "ema", "optimizer")) -> None:
+    """Raise ValueError (naming the file) unless ``folder`` is an intact checkpoint: readable
+    JSON, weight files matching their checksums (when recorded), readable safetensors, and
+    finite model/EMA weights."""
+    folder = Path(folder)
+    try:
+        info = read_info(folder)
+    except (OSError, ValueError) as e:
+        raise ValueError(f"{folder / 'checkpoint.json'}: unreadable ({' '.join(str(e).split())})") from None
+    verify_files(folder, info)
+    for w in which:
+        tensors = read_tensors(folder, w)
+        if w != "optimizer":
+            check_finite(tensors, str(folder / f"{w}.safetensors"))
+
+
+def latest_intact_checkpoint(run_dir: str | Path) -> tuple[Path | None, list[tuple[Path, str]]]:
+    """The newest checkpoint of a run that passes :func:`check_checkpoint`, and the newer ones
+    skipped as ``[(folder, reason), ...]`` (newest first). ``(None, skipped)`` when none is intact."""
+    skipped: list[tuple[Path, str]] = []
+    for _, folder in reversed(list_checkpoints(run_dir)):
+        try:
+            check_checkpoint(folder)
+        except ValueError as e:
+            skipped.append((folder, str(e)))
+            continue
+        return folder, skipped
+    return None, skipped
+
+
 def resolve_checkpoint(path: str | Path) -> Path:
     """Accept a checkpoint folder, a run folder (-> its newest checkpoint) or a checkpoint.json."""
     p = Path(path)
@@ -168,7 +243,9 @@ def write_checkpoint(
         _save_tensors(ema, tmp / "ema.safetensors")
         opt_tensors, opt_meta = flatten_optimizer_state(optimizer_state)
         _save_tensors(opt_tensors, tmp / "optimizer.safetensors")
-        body = dict(info, step=int(step), optimizer=opt_meta)
+        checksums = {n: _file_checksum(tmp / n) for n in ("model.safetensors", "ema.safetensors",
+                                                          "optimizer.safetensors")}
+        body = dict(info, step=int(step), optimizer=opt_meta, checksums=checksums)
         with open(tmp / "checkpoint.json", "w") as f:
             json.dump(body, f, indent=2, sort_keys=True)
             f.write("\n")
@@ -194,15 +271,23 @@ def write_checkpoint(
 
 def read_info(path: str | Path) -> dict[str, Any]:
     """checkpoint.json of a checkpoint (folder, run folder or the json file itself)."""
-    with open(resolve_checkpoint(path) / "checkpoint.json") as f:
-        return json.load(f)
+    p = resolve_checkpoint(path) / "checkpoint.json"
+    with open(p) as f:
+        try:
+            return json.load(f)
+        except (json.JSONDecodeError, UnicodeDecodeError) as e:
+            raise ValueError(f"{p}: not valid JSON ({e}): corrupt checkpoint") from None
 
 
 def read_tensors(path: str | Path, which: str = "ema") -> dict[str, torch.Tensor]:
     """Tensors of a checkpoint: ``which`` in {"model", "ema", "optimizer"}."""
     if which not in ("model", "ema", "optimizer"):
         raise ValueError(f"which must be 'model', 'ema' or 'optimizer', got {which!r}")
-    return load_file(str(resolve_checkpoint(path) / f"{which}.safetensors"))
+    p = resolve_checkpoint(path) / f"{which}.safetensors"
+    try:
+        return load_file(str(p))
+    except SafetensorError as e:
+        raise ValueError(f"{p}: not a readable safetensors file ({e}): corrupt or truncated checkpoint") from None
 
 
 def export_inference(src: str | Path, dst: str | Path, provenance: dict[str, Any] | None = None,
@@ -229,6 +314,8 @@ def _export(folder: Path, dst: Path, provenance: dict[str, Any] | None) -> Path:
     info = read_info(folder)
     info.pop("optimizer", None)
     info["weights"] = {"ema": "ema.safetensors"}
+    if "checksums" in info:
+        info["checksums"] = {k: v for k, v in info["checksums"].items() if k == "ema.safetensors"}
     info["exported_from"] = {"step": info.get("step"), "checkpoint": folder.name}
     if provenance:
         info["data"] = {**info.get("data", {}), **provenance}
@@ -260,13 +347,20 @@ def load_checkpoint(
     ema : load the EMA weights (default; what generation should use) or the online weights.
     info : the checkpoint.json dict (configs, provenance, training ranges, step, ...), plus
         ``info["path"]`` (the resolved checkpoint folder) and ``info["weights_loaded"]``.
+    Raises ValueError naming the file for a corrupt checkpoint (checksum mismatch, unreadable
+    safetensors) and for weights holding NaN or inf.
     """
     folder = resolve_checkpoint(path)
     info = read_info(folder)
     if info.get("format") != "heggs-checkpoint":
         raise ValueError(f"{folder} is not a HEGGS checkpoint (format={info.get('format')!r})")
     model = HEGGSNet(from_dict(ModelConfig, info["model_config"]))
-    tensors = read_tensors(folder, "ema" if ema else "model")
+    which = "ema" if ema else "model"
+    recorded = (info.get("checksums") or {}).get(f"{which}.safetensors")
+    if recorded is not None:
+        verify_files(folder, {"checksums": {f"{which}.safetensors": recorded}})
+    tensors = read_tensors(folder, which)
+    check_finite(tensors, str(folder / f"{which}.safetensors"))
     model.load_state_dict(tensors, strict=True)
     model.to(device).eval()
     normalizer = ConditionNormalizer.from_dict(info["normalizer"])

@@ -50,9 +50,62 @@ def _renamed(new: str):
 NO_PROGRESS_HELP = "No progress bar."
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class CommandError(click.ClickException):
+    """A user-facing failure: printed as one line ``error: ...``, exit code 1."""
+
+    def show(self, file=None) -> None:
+        click.echo(f"error: {self.format_message()}", file=file, err=True)
+
+
+def _one_line(e: BaseException) -> str:
+    """One line naming the file or flag and what is wrong (OSError: file and reason)."""
+    import errno
+    import json
+
+    if isinstance(e, OSError) and e.errno is not None:
+        where = e.filename if e.filename is not None else ""
+        if not where:  # HDF5 names the file only inside its message
+            import re
+
+            m = re.search(r"filename = '([^']+)'", str(e))
+            where = m.group(1) if m else ""
+        if e.errno == errno.ENOSPC and "no space" in str(e.strerror):
+            return f"{where}: {e.strerror}" if where else e.strerror
+        why = {errno.ENOSPC: "no space left on device", errno.EROFS: "read-only file system",
+               errno.EACCES: "permission denied", errno.ENOTDIR: "a path component is not a folder",
+               errno.EDQUOT: "disk quota exceeded"}.get(e.errno, e.strerror or str(e))
+        return f"{where}: {why}" if where else why
+    if isinstance(e, json.JSONDecodeError):
+        return f"not valid JSON ({e})"
+    text = e.format_message() if isinstance(e, click.ClickException) else str(e)
+    if isinstance(e, KeyError):
+        text = f"missing key {text}"
+    return " ".join(text.split()) or type(e).__name__
+
+
+class HeggsGroup(click.Group):
+    """The ``heggs`` group: every failure of a sub-command is one line ``error: ...`` (exit 1;
+    usage errors exit 2 with click's usage text); ``heggs --debug ...`` shows the traceback."""
+
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except (click.exceptions.Exit, click.Abort, click.UsageError, KeyboardInterrupt, SystemExit, CommandError):
+            raise
+        except Exception as e:
+            if ctx.params.get("debug"):
+                raise
+            known = (click.ClickException, ValueError, OSError, KeyError)
+            msg = _one_line(e)
+            if not isinstance(e, known):
+                msg = f"{type(e).__name__}: {msg} (run with --debug for the traceback)"
+            raise CommandError(msg) from e
+
+
+@click.group(cls=HeggsGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="heggs")
-def main() -> None:
+@click.option("--debug", is_flag=True, help="Show the Python traceback of a failure.")
+def main(debug: bool) -> None:
     """HEGGS: synthesize and evaluate 3-component earthquake ground motions."""
 
 
@@ -122,6 +175,7 @@ def ingest_cmd(paths, out, kind, catalogs, stations, events, length_s, offset_s,
                         ("band_min_hz", band_min), ("band_max_hz", band_max)):
         if value is not None:
             setattr(w, name, value)
+    C.check_window_bounds(w)  # before any work: --length-s 1e7 must not fill the disk
     if not w.components or set(w.components) - set("ENZ") or len(set(w.components)) != len(w.components):
         raise click.BadParameter(f"components must be distinct letters of ENZ, got {w.components!r}")
     if w.band_max_hz <= w.band_min_hz:
@@ -239,8 +293,9 @@ def _floats(text: str, n: int, what: str) -> list[float]:
               help="SimulateConfig JSON (partial; unknown keys are errors)")
 @click.option("--no-progress", is_flag=True, help=NO_PROGRESS_HELP)
 @click.option("--overwrite", is_flag=True, help="Replace an --out that is not a store (never one holding an input).")
+@click.option("--force", is_flag=True, help="Run requests above the size limits of heggs.config (MAX_SIMULATE_*).")
 def simulate_cmd(out, catalog, n_events, region, mag_min, mag_max, b_value, stations_csv, n_stations, event, station,
-                 origin_time, seed, workers, velocity_model, config_path, no_progress, overwrite):
+                 origin_time, seed, workers, velocity_model, config_path, no_progress, overwrite, force):
     """Stochastic point-source simulation (Boore 2003): a paired store, or one record.
 
     \b
@@ -250,10 +305,19 @@ def simulate_cmd(out, catalog, n_events, region, mag_min, mag_max, b_value, stat
     import json
     from pathlib import Path
 
+    from . import config as C
     from .config import SimulateConfig, load
     from .simulate import simulator as sim
 
     cfg = load(SimulateConfig, config_path) if config_path else SimulateConfig()
+    C.check_window_bounds(cfg.window)
+    record_bytes = 4 * len(cfg.window.components) * cfg.window.n_samples
+    if n_events is not None:
+        C.check_count("--n-events", n_events, C.MAX_SIMULATE_EVENTS, force)
+    if n_stations is not None:
+        C.check_count("--n-stations", n_stations, C.MAX_SIMULATE_STATIONS, force)
+    if n_events and n_stations:
+        C.check_count("--n-events x --n-stations", n_events * n_stations, C.MAX_SIMULATE_RECORDS, force, record_bytes)
     if velocity_model:
         cfg.velocity_model = velocity_model
     try:
@@ -316,6 +380,22 @@ def _latlon(text: str, what: str) -> tuple[float, float]:
     return lat, lon
 
 
+def _check_generate_size(rows, n_records: int, force: bool) -> None:
+    """Bounds of a generate request before the model loads: -n >= 1; above
+    WARN_GENERATED_RECORDS records a warning with the estimated output size, above
+    MAX_GENERATED_RECORDS a refusal without --force (sizes: 3 x 6000 float32 per record)."""
+    from . import config as C
+
+    if n_records < 1:
+        raise click.BadParameter(f"must be >= 1, got {n_records}", param_hint="-n/--n-records")
+    total = sum(int(getattr(r, "n_records", n_records) or n_records) for r in rows if not isinstance(r, Exception))
+    per_record = 4 * 3 * 6000
+    if total > C.WARN_GENERATED_RECORDS:
+        C.check_count("-n/--n-records x targets", total, C.MAX_GENERATED_RECORDS, force, per_record)
+        click.echo(f"warning: {total:,} records to generate (about {C.estimate_size(total * per_record)} of output "
+                   "at 60 s, 100 Hz, 3 components)", err=True)
+
+
 @main.command("generate")
 @click.option("--model", "model_path", type=click.Path(exists=True), default=None,
               help="Checkpoint or run folder (default: the bundled default model).")
@@ -350,9 +430,10 @@ def _latlon(text: str, what: str) -> tuple[float, float]:
 @click.option("--no-progress", "--quiet", "no_progress", cls=_AliasOption, old_names=("--quiet",), is_flag=True,
               help=NO_PROGRESS_HELP)
 @click.option("--overwrite", is_flag=True, help="Write into an --out that is not a generation folder (never an input's).")
+@click.option("--force", is_flag=True, help="Run requests above the size limit (heggs.config.MAX_GENERATED_RECORDS).")
 def generate_cmd(model_path, event, station, origin_time, scenarios, section, azimuth, max_distance, n_stations, grid,
                  source, source_station, source_inventory, source_units, n_records, seed, steps, t_start, batch_size,
-                 fmt, out, png, strict, device, no_progress, overwrite):
+                 fmt, out, png, strict, device, no_progress, overwrite, force):
     """Generate records for scenarios: one (--event/--station), many (--scenarios CSV), a section
     (--section), with or without a real --source record of the same event.
 
@@ -396,6 +477,7 @@ def generate_cmd(model_path, event, station, origin_time, scenarios, section, az
             if not folder.is_dir():
                 raise click.BadParameter(f"{folder} exists and is not a folder", param_hint="--out")
             break
+    _check_generate_size(rows, n_records, force)
 
     # under torchrun each process takes every WORLD_SIZE-th target (no collectives needed)
     import os
@@ -485,6 +567,10 @@ def train_cmd(data, out, config_path, preset, steps, batch_size, lr, grad_accum,
         if value is not None:
             setattr(cfg, key, value)
     resuming = resume and T.ckpt.latest_checkpoint(out) is not None  # then the checkpoint's config rules
+    ignored = [f"--{k.replace('_', '-')}" for k, v in overrides.items() if v is not None and k not in ("data", "steps")]
+    if resuming and (ignored or preset):
+        click.echo("warning: --resume continues with the checkpoint's configuration; ignored: "
+                   + ", ".join(ignored + (["--preset"] if preset else [])), err=True)
     if not cfg.data and not resuming:
         raise click.UsageError("--data STORE is required (or 'data' in --config)")
     try:

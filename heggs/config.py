@@ -11,11 +11,86 @@ from __future__ import annotations
 import dataclasses
 import warnings
 import json
+import types
+import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
 T = TypeVar("T")
+
+# --- bounds on user requests (checked before any work; the errors quote these) --------------
+
+#: longest record window a store may hold (s); 3600 s at 100 Hz is 360,000 samples per trace
+MAX_WINDOW_LENGTH_S = 3600.0
+#: highest store sampling rate (Hz); strong-motion recorders sample at 100-500 Hz
+MAX_SAMPLING_RATE_HZ = 1000.0
+#: generated records (targets x ensemble members) above which ``heggs generate`` warns with
+#: the estimated output size, and above which it refuses without ``--force``
+WARN_GENERATED_RECORDS = 1000
+MAX_GENERATED_RECORDS = 100_000
+#: ``heggs simulate``: random events / random stations, and records (events x stations), above
+#: which it refuses without ``--force``
+MAX_SIMULATE_EVENTS = 100_000
+MAX_SIMULATE_STATIONS = 10_000
+MAX_SIMULATE_RECORDS = 1_000_000
+#: a source record whose peak exceeds this in its declared units (m/s² unless said otherwise)
+#: is taken for counts: the largest recorded accelerations are ~40 m/s² (4 g)
+MAX_PHYSICAL_ACCELERATION_M_S2 = 50.0
+
+
+def check_window_bounds(window: "WindowConfig") -> None:
+    """Refuse a window too long or too finely sampled (ValueError naming the flag and limit)."""
+    if not 0 < window.length_s <= MAX_WINDOW_LENGTH_S:
+        raise ValueError(f"window length {window.length_s:g} s (--length-s / window.length_s) is out of range: "
+                         f"must be > 0 and <= "
+                         f"{MAX_WINDOW_LENGTH_S:g} s (MAX_WINDOW_LENGTH_S)")
+    if not 0 < window.sampling_rate_hz <= MAX_SAMPLING_RATE_HZ:
+        raise ValueError(f"sampling rate {window.sampling_rate_hz:g} Hz (--rate / window.sampling_rate_hz) is out "
+                         f"of range: must be > 0 and <= "
+                         f"{MAX_SAMPLING_RATE_HZ:g} Hz (MAX_SAMPLING_RATE_HZ)")
+
+
+def check_count(flag: str, n: int, limit: int, force: bool, record_bytes: int | None = None) -> None:
+    """Refuse ``n`` above ``limit`` unless ``force`` (ValueError naming ``flag``, the limit and
+    the estimated output size when ``record_bytes`` — bytes per unit of ``n`` — is given)."""
+    if n < 1:
+        raise ValueError(f"{flag} must be >= 1, got {n}")
+    if n > limit and not force:
+        size = f" (about {estimate_size(n * record_bytes)} of output)" if record_bytes else ""
+        raise ValueError(f"{flag}: {n:,} is above the limit of {limit:,}{size}; pass --force to run it anyway")
+
+
+def estimate_size(n_bytes: float) -> str:
+    """A byte count as text: ``"77 GB"``."""
+    for unit in ("B", "kB", "MB", "GB", "TB"):
+        if n_bytes < 1000 or unit == "TB":
+            return f"{n_bytes:.0f} {unit}" if unit == "B" else f"{n_bytes:.1f} {unit}"
+        n_bytes /= 1000
+    return ""  # pragma: no cover
+
+
+def _type_ok(value: Any, hint: Any) -> bool:
+    """Whether a JSON value fits a dataclass field annotation (int, float, str, bool, X | None,
+    tuple[...], nested dataclass; other annotations are not checked)."""
+    origin = typing.get_origin(hint)
+    if origin in (typing.Union, types.UnionType):
+        return any(_type_ok(value, h) for h in typing.get_args(hint))
+    if hint is type(None):
+        return value is None
+    if hint is bool:
+        return isinstance(value, bool)
+    if hint is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    if hint is float:
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    if hint is str:
+        return isinstance(value, str)
+    if origin is tuple or hint is tuple:
+        return isinstance(value, (list, tuple))
+    if dataclasses.is_dataclass(hint):
+        return isinstance(value, (dict, hint))
+    return True
 
 
 @dataclass
@@ -91,7 +166,10 @@ def _from_dict(cls: type[T], data: dict[str, Any]) -> T:
     Unknown keys raise ``ValueError`` naming the key, so typos in user configs are caught; the
     old names of renamed keys (:data:`RENAMED_KEYS`) are read with a ``DeprecationWarning``.
     """
+    if not isinstance(data, dict):
+        raise ValueError(f"{cls.__name__} must be a JSON object, got {type(data).__name__}")
     fields = {f.name: f for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
+    hints = typing.get_type_hints(cls)
     kwargs: dict[str, Any] = {}
     renamed = RENAMED_KEYS.get(cls.__name__, {})
     for key, value in data.items():
@@ -104,6 +182,8 @@ def _from_dict(cls: type[T], data: dict[str, Any]) -> T:
             key = new
         if key not in fields:
             raise ValueError(f"unknown config key {key!r} for {cls.__name__}; known: {sorted(fields)}")
+        if not _type_ok(value, hints[key]):
+            raise ValueError(f"config key {key!r} of {cls.__name__} must be {_type_name(hints[key])}, got {value!r}")
         f = fields[key]
         default = f.default_factory() if f.default_factory is not dataclasses.MISSING else f.default  # type: ignore[misc]
         if dataclasses.is_dataclass(default) and isinstance(value, dict):
@@ -112,6 +192,10 @@ def _from_dict(cls: type[T], data: dict[str, Any]) -> T:
             value = tuple(value)
         kwargs[key] = value
     return cls(**kwargs)
+
+
+def _type_name(hint: Any) -> str:
+    return getattr(hint, "__name__", None) or str(hint).replace("typing.", "")
 
 
 def to_dict(cfg: Any) -> dict[str, Any]:
@@ -139,7 +223,14 @@ def read_json(path: str | Path) -> dict[str, Any]:
     """
     path = Path(path)
     with open(path) as f:
-        data = json.load(f)
+        try:
+            data = json.load(f)
+        except json.JSONDecodeError as e:
+            raise ValueError(f"{path}: not valid JSON ({e})") from None
+        except UnicodeDecodeError:
+            raise ValueError(f"{path}: not a JSON text file") from None
+    if not isinstance(data, dict):
+        raise ValueError(f"{path}: a config must be a JSON object, got {type(data).__name__}")
     base = data.pop("extends", None)
     if base is None:
         return data
@@ -149,8 +240,15 @@ def read_json(path: str | Path) -> dict[str, Any]:
 
 
 def load(cls: type[T], path: str | Path) -> T:
-    """Load a config of type ``cls`` from a JSON file (``extends`` resolved, see :func:`read_json`)."""
-    return from_dict(cls, read_json(path))
+    """Load a config of type ``cls`` from a JSON file (``extends`` resolved, see :func:`read_json`).
+
+    Broken JSON, unknown keys and wrong-typed values raise ``ValueError`` naming the file.
+    """
+    data = read_json(path)
+    try:
+        return from_dict(cls, data)
+    except (ValueError, TypeError) as e:
+        raise ValueError(f"{path}: {e}") from None
 
 
 def save(cfg: Any, path: str | Path) -> None:

@@ -31,7 +31,7 @@ from obspy import Inventory, Stream, UTCDateTime, read
 from tqdm.auto import tqdm
 
 from .condition import condition_vector
-from .config import IngestConfig, WindowConfig
+from .config import MAX_PHYSICAL_ACCELERATION_M_S2, IngestConfig, WindowConfig
 from .ingest.run import Processed, process_record
 from .ingest.records import EventInfo, RawRecord, StationInfo
 from .scenario import ScenarioError, Target, check_training_ranges
@@ -170,7 +170,10 @@ class HEGGS:
         if isinstance(inventory, (str, Path)):
             from obspy import read_inventory
 
-            inventory = read_inventory(str(inventory))
+            try:
+                inventory = read_inventory(str(inventory))
+            except Exception as e:  # ObsPy raises many types for a malformed file
+                raise ScenarioError(f"cannot read source inventory {inventory}: {' '.join(str(e).split())}") from None
         st_info = self._source_station(source, station, inventory)
         t0, t1 = min(tr.stats.starttime for tr in source), max(tr.stats.endtime for tr in source)
         origin = UTCDateTime(target.origin_time)
@@ -183,6 +186,15 @@ class HEGGS:
             d_km = float(epicentral_distance_km(sac.evla, sac.evlo, target.event_lat, target.event_lon))
             if d_km > 50.0:
                 raise ScenarioError(f"source header names an event {d_km:.0f} km from the target event: not the same event")
+        if units is None and inventory is None:
+            # no declared units and no response: the record is taken for m/s², so a peak far
+            # beyond any recorded acceleration means the file holds counts
+            peak = max(float(np.nanmax(np.abs(tr.data))) if tr.stats.npts else 0.0 for tr in source)
+            if peak > MAX_PHYSICAL_ACCELERATION_M_S2:
+                raise ScenarioError(
+                    f"source {source[0].id}: peak {peak:.3g} is far beyond any recorded acceleration "
+                    f"(> {MAX_PHYSICAL_ACCELERATION_M_S2:g} m/s², MAX_PHYSICAL_ACCELERATION_M_S2) for m/s²: it looks "
+                    "like counts; give its units (CLI: --source-units) or its response (--source-inventory)")
         units = units or ("counts" if inventory is not None else "m/s2")
         raw = RawRecord(stream=source, units=units, origin="source", inventory=inventory, station=st_info)
         ev = EventInfo(event_id=target.event_id, origin_time=origin, latitude=target.event_lat,

@@ -13,10 +13,18 @@ never replaces a folder that holds something (an empty or mistyped input would o
 good store). Which folders a command may replace at all is decided by :mod:`heggs.folders`.
 
 Column names follow SeisBench plus ours with units in the name (docs/data-contract.md).
+
+Corruption is detected on open: the writer records the size and SHA-256 of ``waveforms.hdf5``
+in the side file ``waveforms_checksum.json``; :class:`Store` compares the size on every open
+(cheap: catches truncation) and the SHA-256 when the file is at most
+:data:`VERIFY_SHA256_MAX_BYTES` (larger files only with ``Store(path, verify=True)``, e.g.
+``heggs inspect``, so that opening a multi-GB store stays instant). Stores without the side
+file (older ones, SeisBench datasets) are checked only for being readable HDF5.
 """
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import re
@@ -71,6 +79,27 @@ COLUMNS: tuple[str, ...] = (
 #: whose instrument response is unknown (shape-only use).
 UNITS_PHYSICAL = "m/s2"
 UNITS_COUNTS = "counts"
+
+#: side file of a store: ``{"file": "waveforms.hdf5", "bytes": int, "sha256": hex}``
+CHECKSUM_FILE = "waveforms_checksum.json"
+#: stores up to this size have their SHA-256 verified on every open (about 0.3 s per 256 MB)
+VERIFY_SHA256_MAX_BYTES = 256 * 2**20
+
+
+#: free space kept beyond each bucket's bytes when writing (HDF5 metadata, metadata.csv)
+SPACE_MARGIN_BYTES = 2**20
+
+
+def file_sha256(path: str | Path) -> str:
+    """Hex SHA-256 of a file (read in 1 MiB blocks)."""
+    import hashlib
+
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(2**20), b""):
+            h.update(block)
+    return h.hexdigest()
+
 
 _TRACE_RE = re.compile(r"^(?P<bucket>[^$]+)\$(?P<row>\d+),:(?P<nc>\d+),:(?P<ns>\d+)$")
 
@@ -155,6 +184,13 @@ class StoreWriter:
     def _flush(self) -> None:
         if not self._buf:
             return
+        # HDF5 can crash the process (not raise) when a write fails on a full disk, so the
+        # free space is checked before each bucket is handed to it
+        need = sum(b.nbytes for b in self._buf) + SPACE_MARGIN_BYTES
+        free = shutil.disk_usage(self._tmp).free
+        if free < need:
+            raise OSError(errno.ENOSPC, f"no space left on device ({free:,} bytes free, {need:,} needed)",
+                          str(self.path))
         self._data.create_dataset(f"bucket{self._bucket}", data=np.stack(self._buf), chunks=(1, *self._buf[0].shape))
         self._buf = []
         self._bucket += 1
@@ -171,12 +207,19 @@ class StoreWriter:
             self.abort()
             raise FolderError(f"{self.path}: the new result holds no records, so the existing folder was left as it "
                               "is (check the input paths)")
-        self._flush()
+        try:
+            self._flush()
+        except BaseException:
+            self.abort()
+            raise
         self._h5.close()
         meta = pd.DataFrame(self._rows)
         cols = [c for c in COLUMNS if c in meta.columns] + [c for c in meta.columns if c not in COLUMNS]
         meta = meta.reindex(columns=cols)
         meta.to_csv(self._tmp / "metadata.csv", index=False)
+        h5_path = self._tmp / "waveforms.hdf5"
+        checksum = {"file": "waveforms.hdf5", "bytes": h5_path.stat().st_size, "sha256": file_sha256(h5_path)}
+        (self._tmp / CHECKSUM_FILE).write_text(json.dumps(checksum, indent=2, sort_keys=True) + "\n")
         old = None
         if self.path.exists():
             old = self.path.parent / f".{self.path.name}.old-{uuid.uuid4().hex[:8]}"
@@ -242,16 +285,59 @@ class Store:
 
     ``metadata`` is a DataFrame (one row per trace). Waveforms are read lazily; the HDF5 file is
     opened on first access in each process, so a Store can be handed to DataLoader workers.
+
+    verify : ``"auto"`` (size always, SHA-256 up to :data:`VERIFY_SHA256_MAX_BYTES`), ``True``
+        (SHA-256 whatever the size) or ``False`` (size only) — see the module docstring. A
+        corrupt or truncated store raises ``ValueError`` naming the file.
     """
 
-    def __init__(self, path: str | Path):
+    def __init__(self, path: str | Path, verify: bool | str = "auto"):
         self.path = Path(path)
         meta_path = self.path / "metadata.csv"
         if not meta_path.exists():
             raise FileNotFoundError(f"{self.path} is not a store: no metadata.csv")
-        self.metadata = pd.read_csv(meta_path, low_memory=False)
+        try:
+            self.metadata = pd.read_csv(meta_path, low_memory=False)
+        except (ValueError, UnicodeDecodeError) as e:  # pandas' ParserError / EmptyDataError
+            raise ValueError(f"{meta_path}: not a readable store table ({' '.join(str(e).split())})") from None
         self._h5: h5py.File | None = None
         self._pid: int | None = None
+        self._check_waveforms(verify)
+
+    def _check_waveforms(self, verify: bool | str) -> None:
+        """Raise ValueError if waveforms.hdf5 is missing, truncated, altered or not HDF5."""
+        h5_path = self.path / "waveforms.hdf5"
+        if not h5_path.exists():
+            raise FileNotFoundError(f"{self.path} is not a store: no waveforms.hdf5")
+        side = self.path / CHECKSUM_FILE
+        if side.exists():
+            try:
+                rec = json.loads(side.read_text())
+                want_bytes, want_sha = int(rec["bytes"]), str(rec["sha256"])
+            except (ValueError, KeyError, TypeError):
+                raise ValueError(f"{side}: unreadable checksum file") from None
+            size = h5_path.stat().st_size
+            if size != want_bytes:
+                raise ValueError(f"{h5_path}: corrupt store: {size} bytes, {want_bytes} when written "
+                                 f"(truncated or altered; re-create the store)")
+            if verify is True or (verify == "auto" and size <= VERIFY_SHA256_MAX_BYTES):
+                if file_sha256(h5_path) != want_sha:
+                    raise ValueError(f"{h5_path}: corrupt store: SHA-256 differs from the one recorded when "
+                                     "it was written (re-create the store)")
+        try:
+            with h5py.File(h5_path, "r") as f:
+                if "data" not in f:
+                    raise ValueError(f"{h5_path}: not a store: no 'data' group")
+        except OSError as e:
+            raise ValueError(f"{h5_path}: not a readable HDF5 file ({' '.join(str(e).split())})") from None
+
+    def identity(self) -> dict[str, Any]:
+        """What identifies the store's content: ``{"path", "metadata_sha256", "waveforms_bytes",
+        "waveforms_sha256"}`` (the last from the checksum side file, None without one)."""
+        side = self.path / CHECKSUM_FILE
+        sha = json.loads(side.read_text()).get("sha256") if side.exists() else None
+        return {"path": str(self.path.resolve()), "metadata_sha256": file_sha256(self.path / "metadata.csv"),
+                "waveforms_bytes": (self.path / "waveforms.hdf5").stat().st_size, "waveforms_sha256": sha}
 
     def _file(self) -> h5py.File:
         if self._h5 is None or self._pid != os.getpid():
@@ -272,10 +358,14 @@ class Store:
 
     def waveform_by_name(self, trace_name: str) -> np.ndarray:
         m = _TRACE_RE.match(trace_name)
-        data = self._file()["data"]
-        if m is None:
-            return np.asarray(data[trace_name], dtype=np.float32)
-        return np.asarray(data[m["bucket"]][int(m["row"]), : int(m["nc"]), : int(m["ns"])], dtype=np.float32)
+        try:
+            data = self._file()["data"]
+            if m is None:
+                return np.asarray(data[trace_name], dtype=np.float32)
+            return np.asarray(data[m["bucket"]][int(m["row"]), : int(m["nc"]), : int(m["ns"])], dtype=np.float32)
+        except (OSError, KeyError) as e:
+            raise ValueError(f"{self.path / 'waveforms.hdf5'}: cannot read trace {trace_name} "
+                             f"({' '.join(str(e).split())}): corrupt store") from None
 
     def waveforms(self, indices: Iterable[int]) -> np.ndarray:
         """(len(indices), n_components, n_samples) float32."""

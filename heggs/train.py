@@ -456,11 +456,24 @@ def train(
 def _train(cfg: TrainConfig | None, out: Path, resume: bool, progress: bool, steps: int | None, data: str | None,
            info: DistInfo) -> Path:
     """:func:`train` once ``out`` is claimed (by the main process)."""
-    start_ckpt = ckpt.latest_checkpoint(out) if resume else None
+    start_ckpt = None
+    if resume:
+        # the newest INTACT checkpoint: a truncated or corrupt newer one is skipped and named
+        start_ckpt, skipped = ckpt.latest_intact_checkpoint(out)
+        for folder, reason in skipped:
+            if info.is_main:
+                print(f"heggs train: warning: skipping corrupt checkpoint {folder.name} ({reason})", flush=True)
+        if skipped and start_ckpt is None:
+            raise ValueError(f"{out}: no intact checkpoint to resume from (newest: {skipped[0][1]})")
+        if skipped and info.is_main:
+            print(f"heggs train: resuming from {start_ckpt.name}, the newest intact checkpoint", flush=True)
     if start_ckpt is not None:
         saved = ckpt.read_info(start_ckpt)
         cfg = from_dict(TrainConfig, saved["train_config"])
         if steps is not None:
+            if int(steps) < int(saved["step"]):
+                raise ValueError(f"--steps {steps} is below the step {saved['step']} of the checkpoint to resume "
+                                 f"({start_ckpt}): give --steps >= {saved['step']}")
             cfg.steps = int(steps)
         if data:
             cfg.data = str(data)

@@ -14,8 +14,10 @@ and record sections; the tables, figures and Markdown report are written by
   ``psa_ratio.png``, ``pga_distance.png``, ``sweep.png``.
 
 A generator already evaluated in ``out`` (its ``summary.json`` exists) is reused with
-``reuse=True``, so a new baseline can be added to an existing report. Metric definitions:
-docs/metrics.md.
+``reuse=True``, so a new baseline can be added to an existing report — only if it was computed
+on the same store content (``summary.json`` and ``store.json`` record the store's identity,
+:meth:`heggs.store.Store.identity`); results of another store are recomputed with a warning.
+Metric definitions: docs/metrics.md.
 """
 
 from __future__ import annotations
@@ -141,9 +143,23 @@ def _evaluate(generators: Sequence[Generator], store: Store | str | Path, cfg: E
               reuse: bool, progress: bool, sweep: bool) -> Path:
     """:func:`evaluate` once ``out`` is claimed."""
     t0 = time.time()
+    store = store if isinstance(store, Store) else Store(store)
     test = load_test_set(store, cfg.split, cfg.max_targets, cfg.seed)
+    # results are reused only when they were computed on this store's content (moved is fine)
+    identity = store.identity()
+    same_store = lambda rec: isinstance(rec, dict) and all(  # noqa: E731
+        rec.get(k) == identity[k] for k in ("metadata_sha256", "waveforms_bytes", "waveforms_sha256"))
+    ident_path = out / "store.json"
+    if reuse and not same_store(json.loads(ident_path.read_text()) if ident_path.exists() else None):
+        if ident_path.exists() or any(out.glob("*/summary.json")):
+            print(f"heggs evaluate: warning: {out} holds results of another store (or of an unrecorded one) than "
+                  f"{store.path}: recomputing instead of reusing them", flush=True)
+        reuse_picks = False
+    else:
+        reuse_picks = reuse
+    ident_path.write_text(json.dumps(identity, indent=2, sort_keys=True) + "\n")
     picks_path = out / "real_picks.csv"
-    if reuse and picks_path.exists() and len(pd.read_csv(picks_path)) == len(test):
+    if reuse_picks and picks_path.exists() and len(pd.read_csv(picks_path)) == len(test):
         rp = pd.read_csv(picks_path)
         picks = (rp["p_real_s"].to_numpy(float), rp["s_real_s"].to_numpy(float))
     else:
@@ -157,8 +173,13 @@ def _evaluate(generators: Sequence[Generator], store: Store | str | Path, cfg: E
     sweeps: dict[str, Any] = {}
     for gen in generators:
         folder = out / gen.name
-        if reuse and (folder / "summary.json").exists():
-            summary = json.loads((folder / "summary.json").read_text())
+        old = json.loads((folder / "summary.json").read_text()) if reuse and (folder / "summary.json").exists() else None
+        if old is not None and not same_store(old.get("store")):
+            print(f"heggs evaluate: warning: {folder / 'summary.json'} was computed on another store than "
+                  f"{store.path}: recomputing {gen.name}", flush=True)
+            old = None
+        if old is not None:
+            summary = old
             rows = pd.read_csv(folder / "rows.csv", keep_default_na=True)
             ratios = np.load(folder / "spectral_ratios.npz")
             fas, psa = ratios["fas"], ratios["psa"]
@@ -169,7 +190,7 @@ def _evaluate(generators: Sequence[Generator], store: Store | str | Path, cfg: E
             rows.to_csv(folder / "rows.csv", index=False)
             np.savez_compressed(folder / "spectral_ratios.npz", fas=fas, psa=psa, fas_freqs_hz=FAS_FREQS_HZ,
                                 psa_periods_s=PSA_PERIODS_S)
-            summary = {"name": gen.name, "units": gen.units, "uses_source": gen.uses_source,
+            summary = {"name": gen.name, "units": gen.units, "uses_source": gen.uses_source, "store": identity,
                        "modes": summarize(rows, cfg), "source_effect": paired_source_effect(rows, cfg),
                        "sections": _write_sections(res, test, cfg, folder / "sections")}
             if sweep and gen.units == UNITS_PHYSICAL:
@@ -214,7 +235,7 @@ def _evaluate(generators: Sequence[Generator], store: Store | str | Path, cfg: E
         figures["sweep"] = "sweep.png"
     table = summary_table(summaries)
     table.to_csv(out / "summary.csv", index=False)
-    report = write_report(summaries, test, cfg, out, figures, time.time() - t0, Path(store if not isinstance(store, Store) else store.path))
+    report = write_report(summaries, test, cfg, out, figures, time.time() - t0, store.path)
     return report
 
 

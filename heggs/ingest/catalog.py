@@ -256,10 +256,17 @@ class Catalog:
 
     @classmethod
     def from_files(cls, paths: Iterable[str | Path]) -> "Catalog":
-        """Catalog of all events in ``paths`` (any mix of formats :func:`read_catalog` reads)."""
+        """Catalog of all events in ``paths`` (any mix of formats :func:`read_catalog` reads).
+
+        A file that cannot be read raises ``ValueError`` naming it (whatever the parser raised).
+        """
         events: list[EventInfo] = []
         for p in paths:
-            events.extend(read_catalog(p))
+            try:
+                events.extend(read_catalog(p))
+            except Exception as e:  # ObsPy / pandas raise many types for a malformed file
+                raise ValueError(f"{p}: not a readable catalog (QuakeML, Nordic S-file or CSV): "
+                                 f"{' '.join(str(e).split())}") from None
         return cls(events)
 
     def __len__(self) -> int:
