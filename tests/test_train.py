@@ -283,26 +283,68 @@ def test_checkpoint_write_is_atomic(tmp_path, monkeypatch):
     assert [s for s, _ in ckpt.list_checkpoints(tmp_path)] == [4, 5]
 
 
-def test_data_order_same_for_one_and_many_processes():
-    """Step s uses permutation positions [s*B, (s+1)*B) whatever the number of processes."""
-    from torch.utils.data.distributed import DistributedSampler
+def _epoch_order(ds: PairDataset, cfg: C.TrainConfig, world: int, epoch: int, start: int = 0) -> list[list[list[int]]]:
+    """``order[rank][step]``: the store rows (``tgt_index``) that :func:`heggs.train.epoch_batches`
+    gives process ``rank`` of ``world`` for each optimizer step of ``epoch`` from ``start`` on,
+    checking the micro-batch structure on the way (``grad_accum`` micro-batches of
+    ``batch_size / (world * grad_accum)`` pairs per step)."""
+    micro = cfg.batch_size // (world * cfg.grad_accum)
+    order = []
+    for rank in range(world):
+        steps = []
+        for group in T.epoch_batches(ds, cfg, T.DistInfo(rank=rank, world_size=world), epoch, start):
+            assert len(group) == cfg.grad_accum and all(len(b["tgt_index"]) == micro for b in group)
+            steps.append([int(i) for b in group for i in b["tgt_index"]])
+        order.append(steps)
+    return order
 
-    ds = list(range(23))
+
+def test_epoch_batches_cover_each_epoch_once_whatever_the_number_of_processes(tmp_path):
+    """``heggs.train.epoch_batches`` (what the training loop iterates): in each epoch the
+    processes' pairs are disjoint and together cover the epoch (all but ``len % batch_size``
+    records); step ``s`` holds the same pairs for 1, 2 or 4 processes and any ``grad_accum``;
+    a resumed epoch (``start``) continues the same order; the order is fixed by (seed, epoch)
+    and differs between epochs and seeds; the items carry the epoch's noise seeds."""
+    from test_data import make_store
+
+    store = make_store(tmp_path / "s")
+    ds = PairDataset(store, split=None, p_same=0.5, seed=0)
+    rows = {int(ds[i]["tgt_index"]) for i in range(len(ds))}
     B = 4
-    for world in (1, 2, 4):
-        per = B // world
-        for epoch in (0, 3):
-            got = []
-            for rank in range(world):
-                s = DistributedSampler(ds, num_replicas=world, rank=rank, shuffle=True, seed=7, drop_last=True)
-                s.set_epoch(epoch)
-                got.append(list(s))
-            ref = DistributedSampler(ds, num_replicas=1, rank=0, shuffle=True, seed=7, drop_last=True)
-            ref.set_epoch(epoch)
-            ref = list(ref)
-            for step in range(len(ds) // B):
-                union = sorted(i for r in range(world) for i in got[r][step * per : (step + 1) * per])
-                assert union == sorted(ref[step * B : (step + 1) * B])
+    n_steps = len(ds) // B
+    assert len(rows) == len(ds) == 17 and len(ds) % B == 1  # one record left out per epoch
+    ref: dict[int, list[list[int]]] = {}
+    for world, accum in ((1, 1), (1, 2), (2, 1), (2, 2), (4, 1)):
+        cfg = C.TrainConfig(batch_size=B, grad_accum=accum, seed=7, num_workers=0)
+        T.check_config(cfg, world_size=world)
+        for epoch in (0, 1, 2):
+            order = _epoch_order(ds, cfg, world, epoch)
+            assert [len(steps) for steps in order] == [n_steps] * world
+            steps = [[i for r in range(world) for i in order[r][s]] for s in range(n_steps)]
+            flat = [i for step in steps for i in step]
+            assert len(flat) == len(set(flat)) == n_steps * B and set(flat) <= rows  # disjoint, complete
+            ref.setdefault(epoch, [sorted(step) for step in steps])
+            assert [sorted(step) for step in steps] == ref[epoch], f"world {world}, grad_accum {accum}, epoch {epoch}"
+            assert _epoch_order(ds, cfg, world, epoch, start=2) == [o[2:] for o in order]  # resume mid-epoch
+    # fixed by (seed, epoch): a fresh dataset object gives the same order; epochs and seeds differ
+    cfg = C.TrainConfig(batch_size=B, seed=7, num_workers=0)
+    fresh = PairDataset(store, split=None, p_same=0.5, seed=0)
+    assert [sorted(s) for s in _epoch_order(fresh, cfg, 1, 1)[0]] == ref[1]
+    assert _epoch_order(fresh, cfg, 1, 1) == _epoch_order(ds, cfg, 1, 1)
+    assert ref[0] != ref[1] and ref[1] != ref[2] and ref[0] != ref[2]
+    other_seed = C.TrainConfig(batch_size=B, seed=8, num_workers=0)
+    assert [sorted(s) for s in _epoch_order(ds, other_seed, 1, 1)[0]] != ref[1]
+    # the record left out changes with the epoch: over three epochs every record is a target
+    assert set().union(*(step for e in ref for step in ref[e])) == rows
+    # each epoch's items carry that epoch's noise seeds (epoch_batches sets the dataset's epoch)
+    seeds = {}
+    for epoch in (0, 1):
+        for group in T.epoch_batches(ds, cfg, T.DistInfo(), epoch, 0):
+            for b in group:
+                for t, s in zip(b["tgt_index"].tolist(), b["noise_seed"].tolist()):
+                    seeds.setdefault(t, {})[epoch] = s
+    both = [t for t in seeds if len(seeds[t]) == 2]
+    assert both and all(seeds[t][0] != seeds[t][1] for t in both)
 
 
 def test_lr_schedule_and_config_checks():
