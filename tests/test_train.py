@@ -58,32 +58,45 @@ def _cfg(store: Path, **kw) -> C.TrainConfig:
     return cfg
 
 
-@pytest.fixture(scope="module")
-def store(tmp_path_factory) -> Path:
+@pytest.fixture(scope="session")
+def store(artefact) -> Path:
     """4 records, 2 events x 2 stations, 10 s from the origin at 25 Hz, 1-10 Hz, counts: real
     iceland_dike records where ../shared/data is present, else synthetic ones (the machinery
-    tests — resume, NaN, checkpoints — then still run; the real-pairs tests skip)."""
-    return small_store(tmp_path_factory.mktemp("store") / "store4", SHARED_DATA, n_events=2, n_stations=2,
-                       rate_hz=25.0, band_max_hz=10.0)
+    tests — resume, NaN, checkpoints — then still run; the real-pairs tests skip). Built once
+    per test run (``artefact``, tests/conftest.py); tests only read it."""
+    kw = dict(n_events=2, n_stations=2, rate_hz=25.0, band_max_hz=10.0)
+    real = SHARED_DATA.exists()
+    folder = artefact("train-store4", {**kw, "real": real},
+                      lambda out: small_store(out / "store4", SHARED_DATA if real else None, **kw))
+    return folder / "store4"
 
 
-@pytest.fixture(scope="module")
-def overfit_run(shared_data, store, tmp_path_factory):
-    """Train the tiny model on the 4 records until it has memorised them (module-scoped: ~1 min).
+#: the overfit run's settings (800 steps: at 600 the high-noise end of the objective — t near T,
+#: where only the condition identifies the target — was not reliably learnt; the trained/baseline
+#: ratio then depended on the initial weights, 0.05-0.12 over inits at 600 steps, see
+#: benchmarks/model_sampling_ablation.py)
+OVERFIT = dict(steps=800, checkpoint_interval=400, log_interval=50, ema_decay=0.95)
 
-    800 steps: at 600 the high-noise end of the objective (t near T, where only the condition
-    identifies the target) was not reliably learnt; the trained/baseline ratio then depended
-    on the initial weights (0.05-0.12 over inits at 600 steps, see benchmarks/model_sampling_ablation.py).
-    """
+
+def _train_one_thread(cfg: C.TrainConfig, out: Path) -> Path:
     n = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
-        out = tmp_path_factory.mktemp("overfit") / "run"
-        cfg = _cfg(store, steps=800, checkpoint_interval=400, log_interval=50, ema_decay=0.95)
-        final = T.train(cfg, out, progress=False)
+        return T.train(cfg, out, progress=False)
     finally:
         torch.set_num_threads(n)
-    return out, final
+
+
+@pytest.fixture(scope="session")
+def overfit_run(shared_data, store, artefact):
+    """The tiny model trained on the 4 real records until it has memorised them (800 steps, one
+    thread). Built once per test run, also under ``pytest -n 2`` (``artefact``: a file lock in the
+    run's common temp folder; the ``overfit`` xdist group keeps its tests on one worker under
+    ``--dist loadgroup``); the tests only read the run."""
+    cfg = _cfg(store, **OVERFIT)
+    folder = artefact("overfit-run", C.to_dict(cfg), lambda out: _train_one_thread(cfg, out / "run"))
+    out = folder / "run"
+    return out, ckpt.latest_checkpoint(out)
 
 
 def _all_items(model, dataset) -> dict[str, torch.Tensor]:
@@ -97,7 +110,7 @@ def mean_spectrogram_baseline(model, batch) -> float:
     outside its valid range), divided by its masked RMS when it is in counts (shape only, as
     the loss does). The predictor P is the masked per-bin mean of Y_i over the training targets
     (the MSE-optimal constant prediction of the complex term). The baseline is the mean over
-    targets of the model's own per-item spectrogram-space objective (``HEGGS.objective``: the
+    targets of the model's own per-item spectrogram-space objective (``HEGGSNet.objective``: the
     masked complex term plus the weighted compressed-magnitude term) with P in place of the
     model's output. The optional latent term has no meaning for a constant prediction; the
     trained model is scored on the same spectrogram-space terms (``loss_objective``).
@@ -125,6 +138,7 @@ def model_loss_on(model, batch, seeds) -> float:
 
 
 @pytest.mark.slow
+@pytest.mark.xdist_group("overfit")
 def test_overfit_real_pairs_beats_mean_spectrogram(overfit_run):
     out, final = overfit_run
     model, normalizer, info = ckpt.load_checkpoint(final, ema=False)
@@ -146,6 +160,7 @@ def test_overfit_real_pairs_beats_mean_spectrogram(overfit_run):
 
 
 @pytest.mark.slow
+@pytest.mark.xdist_group("overfit")
 def test_condition_swap_swaps_outputs(overfit_run):
     """Generated with the default sampler from noise with target A's condition, the output
     resembles A, not B; swap -> swap. From a source record of the same event, likewise."""
@@ -183,6 +198,7 @@ def test_condition_swap_swaps_outputs(overfit_run):
 
 
 @pytest.mark.slow
+@pytest.mark.xdist_group("overfit")
 def test_save_load_checkpoint_gives_identical_samples(overfit_run, tmp_path):
     _, final = overfit_run
     m1, n1, info = ckpt.load_checkpoint(final)
@@ -235,7 +251,7 @@ def test_sigkill_and_resume_equals_uninterrupted(store, tmp_path):
 
 
 def test_nan_stops_with_clear_message_and_keeps_last_checkpoint(store, tmp_path, monkeypatch):
-    real_loss = T.HEGGS.loss
+    real_loss = T.HEGGSNet.loss
     calls = {"n": 0}
 
     def bad_loss(self, batch):
@@ -243,7 +259,7 @@ def test_nan_stops_with_clear_message_and_keeps_last_checkpoint(store, tmp_path,
         loss, logs = real_loss(self, batch)
         return (loss * float("nan") if calls["n"] == 7 else loss), logs
 
-    monkeypatch.setattr(T.HEGGS, "loss", bad_loss)
+    monkeypatch.setattr(T.HEGGSNet, "loss", bad_loss)
     cfg = _cfg(store, steps=10, checkpoint_interval=3, batch_size=4)
     with pytest.raises(T.TrainingDiverged, match=r"non-finite loss .* at step 7 .*step_0000006"):
         T.train(cfg, tmp_path / "run", progress=False)
