@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
 import pickle
@@ -9,6 +10,7 @@ import pickle
 import numpy as np
 import pytest
 import torch
+from conftest import shared_artefact
 
 from heggs.data import (
     FEATURE_NAMES,
@@ -20,6 +22,8 @@ from heggs.data import (
     event_split,
     training_ranges,
 )
+from heggs.ingest.archives import iter_archive
+from heggs.ingest.run import ingest
 from heggs.store import Store, StoreWriter
 
 N_SAMPLES = 200
@@ -318,21 +322,15 @@ def test_training_ranges(store):
     json.dumps(r)
 
 
-_REAL: dict = {}
-
-
 def real_store(shared_data, tmp_path_factory) -> Store:
-    """A store ingested with heggs.ingest.run from part of ../shared/data/iceland_dike (built once)."""
-    if "store" not in _REAL:
-        import itertools
+    """A store ingested with heggs.ingest.run from the first 100 records of
+    ../shared/data/iceland_dike, built once per test run (also across pytest-xdist workers)."""
+    def build(folder):
+        items = itertools.islice(iter_archive(shared_data / "iceland_dike", "iceland_dike"), 100)
+        ingest(items, folder / "iceland", progress=False, adapter="iceland_dike")
 
-        archives = pytest.importorskip("heggs.ingest.archives", reason="heggs.ingest.archives not available")
-        ingest = pytest.importorskip("heggs.ingest.run", reason="heggs.ingest.run not available")
-        out = tmp_path_factory.mktemp("real") / "iceland"
-        items = itertools.islice(archives.iter_archive(shared_data / "iceland_dike", "iceland_dike"), 100)
-        ingest.ingest(items, out, progress=False, adapter="iceland_dike")
-        _REAL["store"] = out
-    return Store(_REAL["store"])
+    folder = shared_artefact(tmp_path_factory, "iceland-100", {"archive": "iceland_dike", "records": 100}, build)
+    return Store(folder / "iceland")
 
 
 @pytest.mark.shared_data

@@ -58,32 +58,45 @@ def _cfg(store: Path, **kw) -> C.TrainConfig:
     return cfg
 
 
-@pytest.fixture(scope="module")
-def store(tmp_path_factory) -> Path:
+@pytest.fixture(scope="session")
+def store(artefact) -> Path:
     """4 records, 2 events x 2 stations, 10 s from the origin at 25 Hz, 1-10 Hz, counts: real
     iceland_dike records where ../shared/data is present, else synthetic ones (the machinery
-    tests — resume, NaN, checkpoints — then still run; the real-pairs tests skip)."""
-    return small_store(tmp_path_factory.mktemp("store") / "store4", SHARED_DATA, n_events=2, n_stations=2,
-                       rate_hz=25.0, band_max_hz=10.0)
+    tests — resume, NaN, checkpoints — then still run; the real-pairs tests skip). Built once
+    per test run (``artefact``, tests/conftest.py); tests only read it."""
+    kw = dict(n_events=2, n_stations=2, rate_hz=25.0, band_max_hz=10.0)
+    real = SHARED_DATA.exists()
+    folder = artefact("train-store4", {**kw, "real": real},
+                      lambda out: small_store(out / "store4", SHARED_DATA if real else None, **kw))
+    return folder / "store4"
 
 
-@pytest.fixture(scope="module")
-def overfit_run(shared_data, store, tmp_path_factory):
-    """Train the tiny model on the 4 records until it has memorised them (module-scoped: ~1 min).
+#: the overfit run's settings (800 steps: at 600 the high-noise end of the objective — t near T,
+#: where only the condition identifies the target — was not reliably learnt; the trained/baseline
+#: ratio then depended on the initial weights, 0.05-0.12 over inits at 600 steps, see
+#: benchmarks/model_sampling_ablation.py)
+OVERFIT = dict(steps=800, checkpoint_interval=400, log_interval=50, ema_decay=0.95)
 
-    800 steps: at 600 the high-noise end of the objective (t near T, where only the condition
-    identifies the target) was not reliably learnt; the trained/baseline ratio then depended
-    on the initial weights (0.05-0.12 over inits at 600 steps, see benchmarks/model_sampling_ablation.py).
-    """
+
+def _train_one_thread(cfg: C.TrainConfig, out: Path) -> Path:
     n = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
-        out = tmp_path_factory.mktemp("overfit") / "run"
-        cfg = _cfg(store, steps=800, checkpoint_interval=400, log_interval=50, ema_decay=0.95)
-        final = T.train(cfg, out, progress=False)
+        return T.train(cfg, out, progress=False)
     finally:
         torch.set_num_threads(n)
-    return out, final
+
+
+@pytest.fixture(scope="session")
+def overfit_run(shared_data, store, artefact):
+    """The tiny model trained on the 4 real records until it has memorised them (800 steps, one
+    thread). Built once per test run, also under ``pytest -n 2`` (``artefact``: a file lock in the
+    run's common temp folder; the ``overfit`` xdist group keeps its tests on one worker under
+    ``--dist loadgroup``); the tests only read the run."""
+    cfg = _cfg(store, **OVERFIT)
+    folder = artefact("overfit-run", C.to_dict(cfg), lambda out: _train_one_thread(cfg, out / "run"))
+    out = folder / "run"
+    return out, ckpt.latest_checkpoint(out)
 
 
 def _all_items(model, dataset) -> dict[str, torch.Tensor]:
@@ -97,7 +110,7 @@ def mean_spectrogram_baseline(model, batch) -> float:
     outside its valid range), divided by its masked RMS when it is in counts (shape only, as
     the loss does). The predictor P is the masked per-bin mean of Y_i over the training targets
     (the MSE-optimal constant prediction of the complex term). The baseline is the mean over
-    targets of the model's own per-item spectrogram-space objective (``HEGGS.objective``: the
+    targets of the model's own per-item spectrogram-space objective (``HEGGSNet.objective``: the
     masked complex term plus the weighted compressed-magnitude term) with P in place of the
     model's output. The optional latent term has no meaning for a constant prediction; the
     trained model is scored on the same spectrogram-space terms (``loss_objective``).
@@ -125,6 +138,7 @@ def model_loss_on(model, batch, seeds) -> float:
 
 
 @pytest.mark.slow
+@pytest.mark.xdist_group("overfit")
 def test_overfit_real_pairs_beats_mean_spectrogram(overfit_run):
     out, final = overfit_run
     model, normalizer, info = ckpt.load_checkpoint(final, ema=False)
@@ -146,6 +160,7 @@ def test_overfit_real_pairs_beats_mean_spectrogram(overfit_run):
 
 
 @pytest.mark.slow
+@pytest.mark.xdist_group("overfit")
 def test_condition_swap_swaps_outputs(overfit_run):
     """Generated with the default sampler from noise with target A's condition, the output
     resembles A, not B; swap -> swap. From a source record of the same event, likewise."""
@@ -183,6 +198,7 @@ def test_condition_swap_swaps_outputs(overfit_run):
 
 
 @pytest.mark.slow
+@pytest.mark.xdist_group("overfit")
 def test_save_load_checkpoint_gives_identical_samples(overfit_run, tmp_path):
     _, final = overfit_run
     m1, n1, info = ckpt.load_checkpoint(final)
@@ -283,26 +299,68 @@ def test_checkpoint_write_is_atomic(tmp_path, monkeypatch):
     assert [s for s, _ in ckpt.list_checkpoints(tmp_path)] == [4, 5]
 
 
-def test_data_order_same_for_one_and_many_processes():
-    """Step s uses permutation positions [s*B, (s+1)*B) whatever the number of processes."""
-    from torch.utils.data.distributed import DistributedSampler
+def _epoch_order(ds: PairDataset, cfg: C.TrainConfig, world: int, epoch: int, start: int = 0) -> list[list[list[int]]]:
+    """``order[rank][step]``: the store rows (``tgt_index``) that :func:`heggs.train.epoch_batches`
+    gives process ``rank`` of ``world`` for each optimizer step of ``epoch`` from ``start`` on,
+    checking the micro-batch structure on the way (``grad_accum`` micro-batches of
+    ``batch_size / (world * grad_accum)`` pairs per step)."""
+    micro = cfg.batch_size // (world * cfg.grad_accum)
+    order = []
+    for rank in range(world):
+        steps = []
+        for group in T.epoch_batches(ds, cfg, T.DistInfo(rank=rank, world_size=world), epoch, start):
+            assert len(group) == cfg.grad_accum and all(len(b["tgt_index"]) == micro for b in group)
+            steps.append([int(i) for b in group for i in b["tgt_index"]])
+        order.append(steps)
+    return order
 
-    ds = list(range(23))
+
+def test_epoch_batches_cover_each_epoch_once_whatever_the_number_of_processes(tmp_path):
+    """``heggs.train.epoch_batches`` (what the training loop iterates): in each epoch the
+    processes' pairs are disjoint and together cover the epoch (all but ``len % batch_size``
+    records); step ``s`` holds the same pairs for 1, 2 or 4 processes and any ``grad_accum``;
+    a resumed epoch (``start``) continues the same order; the order is fixed by (seed, epoch)
+    and differs between epochs and seeds; the items carry the epoch's noise seeds."""
+    from test_data import make_store
+
+    store = make_store(tmp_path / "s")
+    ds = PairDataset(store, split=None, p_same=0.5, seed=0)
+    rows = {int(ds[i]["tgt_index"]) for i in range(len(ds))}
     B = 4
-    for world in (1, 2, 4):
-        per = B // world
-        for epoch in (0, 3):
-            got = []
-            for rank in range(world):
-                s = DistributedSampler(ds, num_replicas=world, rank=rank, shuffle=True, seed=7, drop_last=True)
-                s.set_epoch(epoch)
-                got.append(list(s))
-            ref = DistributedSampler(ds, num_replicas=1, rank=0, shuffle=True, seed=7, drop_last=True)
-            ref.set_epoch(epoch)
-            ref = list(ref)
-            for step in range(len(ds) // B):
-                union = sorted(i for r in range(world) for i in got[r][step * per : (step + 1) * per])
-                assert union == sorted(ref[step * B : (step + 1) * B])
+    n_steps = len(ds) // B
+    assert len(rows) == len(ds) == 17 and len(ds) % B == 1  # one record left out per epoch
+    ref: dict[int, list[list[int]]] = {}
+    for world, accum in ((1, 1), (1, 2), (2, 1), (2, 2), (4, 1)):
+        cfg = C.TrainConfig(batch_size=B, grad_accum=accum, seed=7, num_workers=0)
+        T.check_config(cfg, world_size=world)
+        for epoch in (0, 1, 2):
+            order = _epoch_order(ds, cfg, world, epoch)
+            assert [len(steps) for steps in order] == [n_steps] * world
+            steps = [[i for r in range(world) for i in order[r][s]] for s in range(n_steps)]
+            flat = [i for step in steps for i in step]
+            assert len(flat) == len(set(flat)) == n_steps * B and set(flat) <= rows  # disjoint, complete
+            ref.setdefault(epoch, [sorted(step) for step in steps])
+            assert [sorted(step) for step in steps] == ref[epoch], f"world {world}, grad_accum {accum}, epoch {epoch}"
+            assert _epoch_order(ds, cfg, world, epoch, start=2) == [o[2:] for o in order]  # resume mid-epoch
+    # fixed by (seed, epoch): a fresh dataset object gives the same order; epochs and seeds differ
+    cfg = C.TrainConfig(batch_size=B, seed=7, num_workers=0)
+    fresh = PairDataset(store, split=None, p_same=0.5, seed=0)
+    assert [sorted(s) for s in _epoch_order(fresh, cfg, 1, 1)[0]] == ref[1]
+    assert _epoch_order(fresh, cfg, 1, 1) == _epoch_order(ds, cfg, 1, 1)
+    assert ref[0] != ref[1] and ref[1] != ref[2] and ref[0] != ref[2]
+    other_seed = C.TrainConfig(batch_size=B, seed=8, num_workers=0)
+    assert [sorted(s) for s in _epoch_order(ds, other_seed, 1, 1)[0]] != ref[1]
+    # the record left out changes with the epoch: over three epochs every record is a target
+    assert set().union(*(step for e in ref for step in ref[e])) == rows
+    # each epoch's items carry that epoch's noise seeds (epoch_batches sets the dataset's epoch)
+    seeds = {}
+    for epoch in (0, 1):
+        for group in T.epoch_batches(ds, cfg, T.DistInfo(), epoch, 0):
+            for b in group:
+                for t, s in zip(b["tgt_index"].tolist(), b["noise_seed"].tolist()):
+                    seeds.setdefault(t, {})[epoch] = s
+    both = [t for t in seeds if len(seeds[t]) == 2]
+    assert both and all(seeds[t][0] != seeds[t][1] for t in both)
 
 
 def test_lr_schedule_and_config_checks():
