@@ -22,7 +22,7 @@ Every command that writes a folder (``heggs ingest``/``simulate`` a store, ``tra
   temporaries inside it, ``checkpoints/.tmp-*`` of runs) is removed once the lock is held.
 
 Every refusal is a :class:`FolderError`: one line naming the folder and what is wrong (a
-``click.ClickException``, so the command line prints it and exits with status 1).
+``ValueError``; the command line prints it as ``error: ...`` and exits with status 1).
 """
 
 from __future__ import annotations
@@ -36,7 +36,6 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterable, Iterator
 
-import click
 
 #: kinds of HEGGS output folders
 KINDS = ("store", "run", "export", "generation", "evaluation")
@@ -55,7 +54,7 @@ _HIDDEN_SCRATCH = re.compile(f"^({_HIDDEN})$")
 _INSIDE = re.compile(f"^({_HIDDEN}|[^.].*\\.tmp)$")
 
 
-class FolderError(click.ClickException):
+class FolderError(ValueError):
     """An output folder that may not be written; the message is one line naming it."""
 
 
@@ -167,9 +166,13 @@ def lock(folder: str | Path, tag: str = "") -> Iterator[Path]:
     no lock and is reused).
     """
     path = lock_path(folder, tag)
-    path.parent.mkdir(parents=True, exist_ok=True)
     while True:
-        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+        except OSError as e:
+            raise FolderError(f"cannot write the output folder {folder}: {(e.strerror or str(e)).lower()} "
+                              f"({e.filename or path})") from None
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError as e:

@@ -32,10 +32,10 @@ def _cli(*args: str):
 
 
 def _one_line_error(res, *needles: str) -> None:
-    """Exit status 1 and a one-line ``Error: ...`` naming each of ``needles``; no traceback."""
+    """Exit status 1 and a one-line ``error: ...`` naming each of ``needles``; no traceback."""
     assert res.exit_code == 1, res.output
     assert isinstance(res.exception, SystemExit), res.exception  # not a traceback
-    errors = [ln for ln in res.output.splitlines() if ln.startswith("Error:")]
+    errors = [ln for ln in res.output.splitlines() if ln.startswith("error:")]
     assert len(errors) == 1 and "Traceback" not in res.output, res.output
     for n in needles:
         assert str(n) in errors[0], (n, errors[0])

@@ -104,7 +104,7 @@ def _assert_one_line_error(res, *needles):
 
 def _gen_args(model, out, *extra):
     return ["generate", "--model", model, "--event", GEN_EVENT, "--station", "35.3,-117.2", "--origin-time",
-            str(ORIGIN), "--out", out, "--quiet", "--no-png", *extra]
+            str(ORIGIN), "--out", out, "--no-progress", "--no-png", *extra]
 
 
 # --- one error style: config files -------------------------------------------------------------
@@ -279,7 +279,7 @@ def test_resume_flags_steps_below_current_and_ignored_overrides(tiny, tmp_path):
 def test_ingest_bounds_fail_before_any_work(tmp_path, flag, value, needle):
     (tmp_path / "in").mkdir()
     t0 = time.perf_counter()
-    res = _run(["ingest", tmp_path / "in", "--out", tmp_path / "store", flag, value, "--quiet"])
+    res = _run(["ingest", tmp_path / "in", "--out", tmp_path / "store", flag, value, "--no-progress"])
     _assert_one_line_error(res, flag, needle)
     assert time.perf_counter() - t0 < 10
     assert not (tmp_path / "store").exists() and not list(tmp_path.glob(".store*"))
@@ -376,18 +376,18 @@ class _Copy:
 
 
 def test_evaluate_reuse_never_takes_another_stores_rows(tmp_path, capsys):
-    from heggs.evaluate.report import run_evaluation
+    from heggs.evaluate.run import evaluate
 
     a, b = _write_store(tmp_path / "a", seed=0), _write_store(tmp_path / "b", seed=1)
-    cfg = C.EvalConfig(n_samples=1, picker="classical", n_boot=20, gmpe_models=("BSSA14",), max_sections=0,
+    cfg = C.EvalConfig(n_records=1, picker="classical", n_boot=20, gmpe_models=("BSSA14",), max_sections=0,
                        modes=("without_source",))
     out = tmp_path / "eval"
-    run_evaluation([_Copy()], a, cfg, out, progress=False, sweep=False)
+    evaluate([_Copy()], a, cfg, out, progress=False, sweep=False)
     rows_a = (out / "copy" / "rows.csv").read_text()
-    run_evaluation([_Copy()], a, cfg, out, reuse=True, progress=False, sweep=False)
+    evaluate([_Copy()], a, cfg, out, reuse=True, progress=False, sweep=False)
     assert (out / "copy" / "rows.csv").read_text() == rows_a  # same store: reused as is
     assert "recomputing" not in capsys.readouterr().out
-    run_evaluation([_Copy()], b, cfg, out, reuse=True, progress=False, sweep=False)
+    evaluate([_Copy()], b, cfg, out, reuse=True, progress=False, sweep=False)
     assert "recomputing" in capsys.readouterr().out
     summary = json.loads((out / "copy" / "summary.json").read_text())
     assert summary["store"] == Store(b).identity()
@@ -397,6 +397,6 @@ def test_evaluate_reuse_never_takes_another_stores_rows(tmp_path, capsys):
 def test_malformed_catalog_is_one_line(tiny, tmp_path):
     bad = tmp_path / "catalog.xml"
     bad.write_text("<quakeml><not closed")
-    res = _run(["ingest", tiny / "store", "--out", tmp_path / "s", "--catalog", bad, "--quiet"])
+    res = _run(["ingest", tiny / "store", "--out", tmp_path / "s", "--catalog", bad, "--no-progress"])
     _assert_one_line_error(res, str(bad), "catalog")
     assert "--debug" not in res.output

@@ -283,7 +283,7 @@ def test_generic_cli_end_to_end_on_pysep(tmp_path, shared_data):
 
     out = tmp_path / "pysep"
     res = CliRunner().invoke(main, ["ingest", str(shared_data / "pysep"), "--kind", "generic", "--out", str(out),
-                                    "--quiet"])
+                                    "--no-progress"])
     assert res.exit_code == 0, res.output
     assert "records" in res.output and "ingest_report.csv" in res.output
     meta = pd.read_csv(out / "metadata.csv")
@@ -345,7 +345,7 @@ def test_cli_warns_when_no_waveform_file_is_found(tmp_path):
     (tmp_path / "arch").mkdir()
     np.savez(tmp_path / "arch" / "record.npz", data=np.zeros((3, 100)))
     res = CliRunner().invoke(main, ["ingest", str(tmp_path / "arch"), "--kind", "generic", "--out",
-                                    str(tmp_path / "store"), "--quiet"])
+                                    str(tmp_path / "store"), "--no-progress"])
     assert res.exit_code == 0, res.output
     assert "no waveform file was found" in res.output and ".npz" in res.output
     assert "records        0" in res.output

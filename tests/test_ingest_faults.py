@@ -193,7 +193,7 @@ def test_auto_reads_a_plain_folder_of_cwb_files(tmp_path, shared_data):
     assert {r.units for r in recs} == {"cm/s2"}
     assert all(r.event is not None and r.event.event_id.startswith("cwb") and r.station is not None for r in recs)
     out = tmp_path / "store"
-    res = CliRunner().invoke(main, ["ingest", str(folder), "--kind", "auto", "--out", str(out), "--quiet"])
+    res = CliRunner().invoke(main, ["ingest", str(folder), "--kind", "auto", "--out", str(out), "--no-progress"])
     assert res.exit_code == 0, res.output
     assert "adapter generic" in res.output
     meta = pd.read_csv(out / "metadata.csv")
