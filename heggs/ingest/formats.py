@@ -88,6 +88,27 @@ def read_or_skip(path: str | Path, reader: Callable[..., T], *args, reason: str 
         return Skip(str(path), reason, f"{type(e).__name__}: {e}"[:300])
 
 
+def read_files(paths, reader: Callable[..., Stream] | None = None, **kw) -> tuple[Stream, dict[str, list[str]], list[Skip]]:
+    """Read every file of ``paths`` into one Stream, each through :func:`read_or_skip`.
+
+    reader : ``read_waveform_file`` by default; ``kw`` are passed to it.
+    Returns ``(stream, files, skips)``: ``files`` maps an instrument id without its component
+    letter (``"NET.STA.LOC.HN"``) to the files its traces came from, in reading order; ``skips``
+    are the files that could not be read.
+    """
+    reader = reader or read_waveform_file
+    st, files, skips = Stream(), {}, []
+    for p in paths:
+        part = read_or_skip(p, reader, **kw)
+        if isinstance(part, Skip):
+            skips.append(part)
+            continue
+        for tr in part:
+            files.setdefault(tr.id[:-1], []).append(str(p))
+        st += part
+    return st, files, skips
+
+
 # --- readers ----------------------------------------------------------------------------------
 
 

@@ -40,7 +40,7 @@ from obspy import Inventory, Stream, read_events, read_inventory
 
 from .catalog import read_csv_catalog
 from .cwb import is_cwb
-from .formats import file_units, header_azimuths, is_regular_file, read_or_skip, read_waveform_file
+from .formats import file_units, header_azimuths, is_regular_file, read_files, read_or_skip, read_waveform_file
 from .geonet import is_geonet_v1a
 from .headers import header_event, header_station, knet_event, read_event_json
 from .instruments import instrument_id, split_instruments
@@ -235,18 +235,10 @@ def _mseed(files: list[Path], xmls: list[Path], folder_event: list[EventInfo]) -
                 yield got
             continue
         inv += got
-    st = Stream()
-    origins: dict[str, set[str]] = {}
-    for p in files:
-        part = read_or_skip(p, read_waveform_file)
-        if isinstance(part, Skip):
-            yield part
-            continue
-        for tr in part:
-            origins.setdefault(tr.id[:-1], set()).add(str(p))
-        st += part
+    st, origins, skips = read_files(files)
+    yield from skips
     for key, sub in split_instruments(st).items():
-        origin = ";".join(sorted(origins.get(f"{key[0]}.{key[1]}.{key[2]}.{key[3]}", set()))) or instrument_id(key)
+        origin = ";".join(sorted(set(origins.get(f"{key[0]}.{key[1]}.{key[2]}.{key[3]}", [])))) or instrument_id(key)
         sel = inv.select(network=key[0], station=key[1]) if inv.networks else None
         yield RawRecord(
             stream=sub, units="counts", origin=origin, inventory=sel if sel is not None and sel.networks else None,
@@ -257,16 +249,8 @@ def _mseed(files: list[Path], xmls: list[Path], folder_event: list[EventInfo]) -
 def _sac(files: list[Path], folder_event: list[EventInfo], sac_units: str) -> Iterator[Item]:
     if not files:
         return
-    st = Stream()
-    src: dict[str, list[str]] = {}
-    for p in files:
-        part = read_or_skip(p, read_waveform_file)
-        if isinstance(part, Skip):
-            yield part
-            continue
-        for tr in part:
-            src.setdefault(tr.id[:-1], []).append(str(p))
-        st += part
+    st, src, skips = read_files(files)
+    yield from skips
     for key, sub in split_instruments(st).items():
         origin = ";".join(src[f"{key[0]}.{key[1]}.{key[2]}.{key[3]}"])
         h = sub[0].stats.sac
@@ -288,16 +272,8 @@ def _knet(files: list[Path]) -> Iterator[Item]:
     borehole sensor -> location 01, surface -> 02)."""
     if not files:
         return
-    st = Stream()
-    src: dict[str, list[str]] = {}
-    for p in files:
-        part = read_or_skip(p, read_waveform_file)
-        if isinstance(part, Skip):
-            yield part
-            continue
-        for tr in part:
-            src.setdefault(tr.id[:-1], []).append(str(p))
-        st += part
+    st, src, skips = read_files(files)
+    yield from skips
     for key, sub in split_instruments(st).items():
         origin = ";".join(src[f"{key[0]}.{key[1]}.{key[2]}.{key[3]}"])
         if key[2] == "01":

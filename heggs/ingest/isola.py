@@ -12,11 +12,11 @@ from pathlib import Path
 from typing import Iterator
 
 import numpy as np
-from obspy import Inventory, Stream, UTCDateTime
+from obspy import Inventory, UTCDateTime
 from obspy.core.inventory import Channel, Network, Response, Station
 
 from ..traveltimes import epicentral_distance_km
-from .formats import is_regular_file, read_or_skip, read_quiet
+from .formats import is_regular_file, read_files, read_or_skip, read_quiet
 from .instruments import instrument_id, split_instruments
 from .records import EventInfo, Item, RawRecord, Skip, StationInfo
 
@@ -144,15 +144,9 @@ def bayesisola_records(root: str | Path) -> Iterator[Item]:
             yield event
             continue
         pz_dir = folder / "pzfiles"
-        st = Stream()
-        for p in sorted(folder.rglob("*.sac")):
-            if not is_regular_file(p):
-                continue
-            part = read_or_skip(p, read_quiet, format="SAC")
-            if isinstance(part, Skip):
-                yield part
-                continue
-            st += part
+        st, _, skips = read_files([p for p in sorted(folder.rglob("*.sac")) if is_regular_file(p)], read_quiet,
+                                  format="SAC")
+        yield from skips
         for key, sub in split_instruments(st).items():
             origin = f"{folder}#{instrument_id(key)}"
             sta = stations.get(key[1])

@@ -15,10 +15,9 @@ from pathlib import Path
 from typing import Iterator
 
 import numpy as np
-from obspy import Stream
 
 from .catalog import read_nordic
-from .formats import is_regular_file, read_or_skip, read_quiet, read_waveform_file
+from .formats import is_regular_file, read_files, read_or_skip, read_quiet, read_waveform_file
 from .headers import header_station, sac_event
 from .instruments import component_codes, instrument_id, keep_enz, split_instruments
 from .records import Item, RawRecord, Skip, StationInfo
@@ -171,15 +170,9 @@ def sac_folder_records(folder: str | Path, units: str = "counts") -> Iterator[It
     that does not read as SAC is a reported skip.
     """
     folder = Path(folder)
-    st = Stream()
-    for p in sorted(folder.glob("*.sac")) + sorted(folder.glob("*.SAC")):
-        if not is_regular_file(p):
-            continue
-        part = read_or_skip(p, read_quiet, format="SAC")
-        if isinstance(part, Skip):
-            yield part
-            continue
-        st += part
+    paths = sorted(folder.glob("*.sac")) + sorted(folder.glob("*.SAC"))
+    st, _, skips = read_files([p for p in paths if is_regular_file(p)], read_quiet, format="SAC")
+    yield from skips
     for key, sub in split_instruments(st).items():
         origin = f"{folder}#{instrument_id(key)}"
         s0 = sub[0].stats
