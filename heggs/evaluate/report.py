@@ -1,16 +1,9 @@
 """Stage: evaluation report — the tables, figures and Markdown report of an evaluation.
 
-:func:`heggs.evaluate.run.evaluate` (what ``heggs evaluate`` does) scores the generators and
-calls these to write ``out``:
-
-- ``<name>/rows.csv`` (one row per target, mode and record), ``<name>/spectral_ratios.npz``,
-  ``<name>/summary.json`` (estimates with bootstrap CIs over events), ``<name>/sections/*.png``;
-- ``summary.csv`` (all generators side by side, one line per generator and mode),
-  ``report.md`` with the tables and the figures ``metrics.png``, ``fas_ratio.png``,
-  ``psa_ratio.png``, ``pga_distance.png``, ``sweep.png``.
-
-A generator already evaluated in ``out`` (its ``summary.json`` exists) is reused with
-``reuse=True``, so a new baseline can be added to an existing report.
+:func:`heggs.evaluate.run.evaluate` (what ``heggs evaluate`` does; its docstring lists every
+file of ``out``) scores the generators and calls these to write ``summary.csv``, ``report.md``
+and its figures (``metrics.png``, ``fas_ratio.png``, ``psa_ratio.png``, ``pga_distance.png``,
+``sweep.png``).
 """
 
 from __future__ import annotations
