@@ -72,3 +72,41 @@ def test_degenerate_inputs():
     assert np.isnan(variance_components([np.nan], ["a"]).tau)
     with pytest.raises(ValueError):
         variance_components([0.1, 0.2], ["a"])
+
+
+def test_evaluate_rows_carry_psa_residuals_and_summary_tau_phi(tmp_path):
+    """An oracle that returns the real record: the generated and the real τ, φ agree and the
+    misfit ln(PGA_gen / PGA_real) has τ = φ = 0."""
+    from heggs import config as C
+    from heggs.evaluate.scoring import SIGMA_PERIODS_S, evaluate_generator, load_test_set, summarize
+    from heggs.simulate.simulator import random_events, random_stations, simulate_store
+
+    region = (35.0, 35.6, -117.4, -116.8)
+    scfg = C.SimulateConfig(window=C.WindowConfig(length_s=30.0, sampling_rate_hz=50.0, band_max_hz=20.0),
+                            split_fractions=(0.5, 0.0, 0.5))
+    simulate_store(tmp_path / "store", random_events(8, region, mag_min=3.5, mag_max=4.5, seed=6, cfg=scfg),
+                   random_stations(5, region, seed=6, cfg=scfg), scfg, seed=6, progress=False)
+    test = load_test_set(tmp_path / "store", "test")
+
+    class Same:
+        units, uses_source, band_max_hz, name = "m/s2", True, 20.0, "same"
+
+        def generate(self, test, targets, seeds, with_source, cfg):
+            return test.waveforms[targets].copy()
+
+    cfg = C.EvalConfig(n_records=2, picker="classical", n_boot=200, gmpe_models=("BSSA14",))
+    nan = np.full(len(test), np.nan)
+    rows = evaluate_generator(Same(), test, cfg, (nan, nan), progress=False).rows
+    for t in SIGMA_PERIODS_S:
+        g, r = rows[f"gmpe_BSSA14_psa{t:g}_gen"], rows[f"gmpe_BSSA14_psa{t:g}_real"]
+        assert np.isfinite(g).all() and np.allclose(g, r)
+        assert abs(np.mean(g)) < 3  # same order as the GMPE (the simulator is calibrated to BSSA14)
+    for mode, s in summarize(rows, cfg).items():
+        for im in ("pga", "psa0.1", "psa0.3", "psa1"):
+            for q in ("tau", "phi"):
+                gen, real = s[f"{q}_{im}_BSSA14_gen"], s[f"{q}_{im}_BSSA14_real"]
+                assert gen["estimate"] == pytest.approx(real["estimate"], abs=1e-9), (mode, im, q)
+                assert np.isfinite(gen["estimate"]) and gen["low"] <= gen["estimate"] <= gen["high"]
+        assert s["phi_pga_BSSA14_real"]["estimate"] > 0.05
+        assert s["tau_ln_pga"]["estimate"] == pytest.approx(0.0, abs=1e-9)
+        assert s["phi_ln_pga"]["estimate"] == pytest.approx(0.0, abs=1e-9)
