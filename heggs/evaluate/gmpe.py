@@ -39,6 +39,7 @@ __all__ = [
     "pga_vs_distance",
     "gmpe_residuals",
     "pga_rotd50_g",
+    "gmpe_psa",
 ]
 
 #: pygmm class names of the default models (NGA-West2, all Mw-based, PGA as RotD50)
@@ -349,3 +350,41 @@ def pga_rotd50_g(acc_ms2) -> np.ndarray:
     if a.ndim < 2 or a.shape[-2] < 2:
         raise ValueError(f"need at least two horizontal components on axis -2, got shape {a.shape}")
     return rotd_peak(a[..., :2, :], percentiles=(50,))[..., 0] / G
+
+
+def gmpe_psa(model: str, periods, magnitude, dist_epi_km, depth_km=10.0, v_s30=760.0, mechanism: str = "SS",
+             dip: float = 90.0) -> tuple[np.ndarray, np.ndarray]:
+    """Median 5 %-damped PSA (g, RotD50) and total σ of ln PSA of one pygmm GMPE at ``periods``.
+
+    model : "BSSA14", "ASK14", "CB14" or "CY14" (OpenQuake GSIMs are not supported here:
+    ValueError); periods : (k,) s; magnitude, dist_epi_km, depth_km : (n,) or scalars (Mw,
+    km; point-source geometry as :func:`gmpe_pga`). Returns median_g, ln_std : (n, k); records
+    with the same magnitude, distance and depth are computed once.
+    """
+    try:
+        cls = _pygmm_model(model)
+    except KeyError:
+        raise ValueError(f"PSA medians need one of the pygmm models {DEFAULT_MODELS}, got {model!r}") from None
+    import pygmm
+
+    if mechanism not in _MECHANISMS:
+        raise ValueError(f"mechanism must be one of {tuple(_MECHANISMS)}, got {mechanism!r}")
+    per = np.atleast_1d(np.asarray(periods, dtype=np.float64))
+    dist = point_source_distances(dist_epi_km, depth_km)
+    mags, vs, *_ = np.broadcast_arrays(np.asarray(magnitude, dtype=np.float64), np.asarray(v_s30, dtype=np.float64),
+                                       dist["dist_jb"])
+    dist = {k: np.broadcast_to(v, mags.shape).ravel() for k, v in dist.items()}
+    keys = np.stack([mags.ravel(), dist["dist_jb"], dist["depth"], vs.ravel()], axis=1)
+    uniq, inv = np.unique(keys, axis=0, return_inverse=True)
+    med = np.empty((len(uniq), per.size))
+    sig = np.empty((len(uniq), per.size))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        for i, (m, rjb, dep, v) in enumerate(uniq):
+            sc = pygmm.Scenario(mag=float(m), dist_jb=float(rjb), dist_rup=float(np.hypot(rjb, dep)), dist_x=float(rjb),
+                                depth_hyp=float(dep), depth_tor=float(dep), v_s30=float(v), mechanism=mechanism,
+                                dip=float(dip))
+            g = cls(sc)
+            med[i] = g.interp_spec_accels(per)
+            sig[i] = g.interp_ln_stds(per)
+    return med[inv.ravel()], sig[inv.ravel()]

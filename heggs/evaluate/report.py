@@ -20,7 +20,7 @@ import pandas as pd
 from ..config import EvalConfig, to_dict
 from .scoring import TestSet, real_gmpe_residuals
 
-__all__ = ["write_report", "summary_table", "plot_section_triptych", "plot_metric_bars", "plot_curves",
+__all__ = ["write_report", "summary_table", "onset_and_variance_sections", "plot_section_triptych", "plot_metric_bars", "plot_curves",
            "plot_pga_distance", "plot_sweeps"]
 
 #: the columns of the side-by-side table: (summary key, header, number format)
@@ -311,6 +311,7 @@ def write_report(summaries: dict[str, dict], test: TestSet, cfg: EvalConfig, out
                     f"{_fmt(m.get(f'gmpe_{g}_gen'), '{:+.2f}')} ({m.get(f'gmpe_{g}_gen_sigma', float('nan')):.2f})"
                     for g in cfg.gmpe_models) + " |")
         lines.append("")
+    lines += onset_and_variance_sections(summaries, cfg)
     effects = {n: s["source_effect"] for n, s in summaries.items() if s.get("source_effect")}
     if effects:
         lines += ["## Does the source record help? (paired, with − without source)", "",
@@ -361,3 +362,49 @@ def write_report(summaries: dict[str, dict], test: TestSet, cfg: EvalConfig, out
     path = out / "report.md"
     path.write_text("\n".join(lines))
     return path
+
+
+def onset_and_variance_sections(summaries: dict[str, dict], cfg: EvalConfig) -> list[str]:
+    """Markdown lines of two report sections: picker-free onset errors, and the between-event τ
+    and within-event φ of ln PGA / ln PSA against the first GMPE of ``cfg.gmpe_models``
+    (docs/metrics.md); empty where the summaries carry neither (results of older versions)."""
+    lines: list[str] = []
+    modes = [(n, mode, m) for n, s in summaries.items() for mode, m in s["modes"].items()]
+    if any("p_onset_mae_s" in m for _, _, m in modes):
+        lines += ["## Picker-free onsets", "",
+                  "First rise of the smoothed envelope (heggs.evaluate.onset; its own error is in docs/metrics.md): "
+                  "generated record against the real record, and each against the store's arrival (exact in a "
+                  "simulated store). Mean |error| in s [CI over events]; 'found': generated records with an onset.", "",
+                  "| model | mode | P vs real | P found | P vs store | real P vs store | S vs real | S found | S vs store | real S vs store |",
+                  "|---|---|---|---|---|---|---|---|---|---|"]
+        for n, mode, m in modes:
+            if "p_onset_mae_s" not in m:
+                continue
+            cells = [_fmt(m.get(f"{ph}_onset_{k}"), f) for ph in "ps" for k, f in (
+                ("mae_s", "{:.2f}"), ("rate", "{:.0%}"), ("mae_store_s", "{:.2f}"), ("real_mae_store_s", "{:.2f}"))]
+            lines.append(f"| {n} | {mode.replace('_', ' ')} | " + " | ".join(cells) + " |")
+        lines.append("")
+    g = cfg.gmpe_models[0] if cfg.gmpe_models else None
+    if g and any(f"tau_pga_{g}_gen" in m for _, _, m in modes):
+        ims = [k[len("tau_"):-len(f"_{g}_gen")] for k in next(m for _, _, m in modes if f"tau_pga_{g}_gen" in m)
+               if k.startswith("tau_") and k.endswith(f"_{g}_gen")]
+        lines += [f"## Between-event τ and within-event φ against {g}", "",
+                  f"Residual ln(IM / {g} median) = event term (sd τ) + within-event residual (sd φ), random-effects "
+                  "ANOVA (heggs.evaluate.variance); generated records decomposed per record index and averaged. "
+                  "'real': the real targets scored in that mode. A source record that carries its event term brings "
+                  "the generated τ to the real τ and makes τ of the misfit ln(PGA_gen / PGA_real) small; without a "
+                  "source the event term can only come from the condition. [CI]: bootstrap over events.", "",
+                  "| model | mode | IM | τ real | τ generated | φ real | φ generated | τ misfit ln PGA | φ misfit ln PGA |",
+                  "|---|---|---|---|---|---|---|---|---|"]
+        for n, mode, m in modes:
+            if not (m.get(f"phi_pga_{g}_gen") or {}).get("n"):
+                continue  # no amplitude rows (shape-only generator or counts targets)
+            for im in ims:
+                misfit = [_fmt(m.get(f"{q}_ln_pga"), "{:.2f}") if im == "pga" else "" for q in ("tau", "phi")]
+                lines.append(f"| {n} | {mode.replace('_', ' ')} | {im.upper().replace('PSA', 'PSA ')}"
+                             f"{' s' if im.startswith('psa') else ''} | "
+                             + " | ".join(_fmt(m.get(f"{q}_{im}_{g}_{who}"), "{:.2f}")
+                                          for q in ("tau", "phi") for who in ("real", "gen")) + " | "
+                             + " | ".join(misfit) + " |")
+        lines.append("")
+    return lines

@@ -64,6 +64,10 @@ __all__ = [
     "curve_summary",
     "real_gmpe_residuals",
     "paired_source_effect",
+    "SIGMA_PERIODS_S",
+    "real_onsets",
+    "onset_columns",
+    "psa_columns",
 ]
 
 MODES = ("with_source", "without_source")
@@ -77,6 +81,8 @@ MEAN_METRICS = ("env_corr", "snr_db", "psnr_db", "spec_mse", "ln_pga", "ln_pgv",
 VALIDITY_METRICS = ("valid_mean", "valid_band", "valid_edges", "valid_comb", "valid_drift", "valid_all")
 #: STFT hop (samples) at whose frame rate the comb check looks when a generator has no STFT
 DEFAULT_HOP_LENGTH = 64
+#: oscillator periods (s) of the between-/within-event decomposition of ln PSA (docs/metrics.md)
+SIGMA_PERIODS_S = (0.1, 0.3, 1.0)
 
 
 def _seed(*keys: Any) -> int:
@@ -400,6 +406,79 @@ def validity_columns(waves: np.ndarray, fs: float, test: "TestSet", tix: np.ndar
             "comb_strength": v.line_ratio, "drift_ratio": v.drift_ratio}
 
 
+def real_onsets(test: "TestSet") -> tuple[np.ndarray, np.ndarray]:
+    """Picker-free P and S onsets (s, :mod:`heggs.evaluate.onset`) of the real targets (n_targets,)."""
+    from .onset import onsets
+
+    return onsets(test.waveforms, test.sampling_rate_hz, test.components)
+
+
+def onset_columns(prepared: np.ndarray, fs: float, components: str, onsets_real: tuple[np.ndarray, np.ndarray],
+                  tix: np.ndarray, df: pd.DataFrame) -> dict[str, np.ndarray]:
+    """Picker-free onsets (docs/metrics.md, "Picker-free onsets") of the generated records as they
+    are compared (``prepared`` (n, C, ns)) beside the picker columns: ``{p,s}_onset_gen_s``,
+    ``{p,s}_onset_real_s`` (the real target's), ``{p,s}_onset_err_s`` (generated − real) and
+    ``{p,s}_onset_err_store_s`` (generated − the store's arrival, column ``{p,s}_store_s`` of
+    ``df``); ``{p,s}_onset_real_err_store_s``: the real record's onset against the store's arrival
+    (the measure's own error on this store). s; NaN where no onset."""
+    from .onset import onsets
+
+    gen = onsets(prepared, fs, components)
+    out: dict[str, np.ndarray] = {}
+    for ph, g, r in zip("ps", gen, onsets_real):
+        store = df[f"{ph}_store_s"].to_numpy(float)
+        out[f"{ph}_onset_gen_s"], out[f"{ph}_onset_real_s"] = g, r[tix]
+        out[f"{ph}_onset_err_s"] = g - r[tix]
+        out[f"{ph}_onset_err_store_s"] = g - store
+        out[f"{ph}_onset_real_err_store_s"] = r[tix] - store
+    return out
+
+
+def _psa_label(period_s: float) -> str:
+    return f"psa{period_s:g}"
+
+
+def psa_columns(gen: np.ndarray, real: np.ndarray, fs: float, band_max_hz: np.ndarray,
+                amplitude: np.ndarray) -> dict[str, np.ndarray]:
+    """RotD50 5 %-damped PSA (g) at :data:`SIGMA_PERIODS_S` of generated and real records:
+    ``psa<T>_gen_g``, ``psa<T>_real_g`` (amplitude rows only; NaN elsewhere and where 1/T lies
+    above the real record's band edge). gen, real : (n, C, ns) m/s²; band_max_hz : (n,) Hz."""
+    from .metrics import G
+
+    n = gen.shape[0]
+    amp = np.asarray(amplitude, dtype=bool)
+    per = np.asarray(SIGMA_PERIODS_S, dtype=np.float64)
+    res = {w: np.full((n, per.size), np.nan) for w in ("gen", "real")}
+    if amp.any():
+        for w, x in (("gen", gen), ("real", real)):
+            v = rotd(np.asarray(x[amp][:, :2], dtype=np.float64), 1.0 / fs, per, percentiles=(50,))[..., 0] / G
+            v[1.0 / per[None, :] > band_max_hz[amp][:, None]] = np.nan
+            res[w][amp] = v
+    return {f"{_psa_label(t)}_{w}_g": res[w][:, j] for j, t in enumerate(per) for w in ("gen", "real")}
+
+
+def _add_gmpe_psa_residuals(rows: pd.DataFrame, cfg: EvalConfig) -> None:
+    """ln(PSA(T) / GMPE median) columns ``gmpe_<M>_psa<T>_gen`` / ``_real`` for the pygmm GMPEs
+    of ``cfg.gmpe_models`` (NaN for others and for rows without PSA)."""
+    from .gmpe import PYGMM_MODELS, gmpe_psa
+
+    amp = rows["amplitude"].to_numpy(bool)
+    for model in cfg.gmpe_models:
+        for t in SIGMA_PERIODS_S:
+            for who in ("gen", "real"):
+                rows[f"gmpe_{model}_{_psa_label(t)}_{who}"] = np.nan
+        if not amp.any() or model.upper() not in PYGMM_MODELS:
+            continue
+        m = rows.loc[amp]
+        med, _ = gmpe_psa(model, SIGMA_PERIODS_S, m["magnitude"].to_numpy(float), m["distance_km"].to_numpy(float),
+                          np.clip(m["depth_km"].to_numpy(float), 0.0, None), cfg.v_s30_m_s)
+        for j, t in enumerate(SIGMA_PERIODS_S):
+            for who in ("gen", "real"):
+                with np.errstate(divide="ignore", invalid="ignore"):
+                    rows.loc[amp, f"gmpe_{model}_{_psa_label(t)}_{who}"] = np.log(
+                        m[f"{_psa_label(t)}_{who}_g"].to_numpy(float) / med[:, j])
+
+
 # ----------------------------------------------------------------------------- one generator
 
 
@@ -433,6 +512,7 @@ def evaluate_generator(gen: Generator, test: TestSet, cfg: EvalConfig, picks_rea
 
     fs = test.sampling_rate_hz
     amplitude = test.physical & (gen.units == UNITS_PHYSICAL)
+    onsets_real = real_onsets(test)
     frames, fas_all, psa_all, first = [], [], [], {}
     for mode in cfg.modes:
         if mode not in MODES:
@@ -482,6 +562,9 @@ def evaluate_generator(gen: Generator, test: TestSet, cfg: EvalConfig, picks_rea
             df[f"{ph.lower()}_err_store_s"] = df[f"{ph.lower()}_gen_s"] - t
         for k, v in cols.items():
             df[k] = v
+        for k, v in {**onset_columns(prepared, fs, test.components, onsets_real, tix, df),
+                     **psa_columns(prepared, test.waveforms[tix], fs, test.band_max_hz[tix], amplitude[tix])}.items():
+            df[k] = v
         frames.append(df)
         fas_all.append(fas)
         psa_all.append(psa)
@@ -493,6 +576,7 @@ def evaluate_generator(gen: Generator, test: TestSet, cfg: EvalConfig, picks_rea
         raise ValueError(f"{gen.name}: none of the modes {cfg.modes} apply")
     rows = pd.concat(frames, ignore_index=True)
     _add_gmpe_residuals(rows, cfg)
+    _add_gmpe_psa_residuals(rows, cfg)
     return EvalResult(gen.name, gen.units, rows, np.concatenate(fas_all), np.concatenate(psa_all), first)
 
 
@@ -573,7 +657,9 @@ def summarize(rows: pd.DataFrame, cfg: EvalConfig) -> dict[str, dict[str, Any]]:
     (fraction of generated records with a pick, over rows whose real record was picked),
     ``p_mae_store_s`` (against the store's arrival: exact in a simulated store);
     GMPE: mean ``ln(PGA/median)`` of generated (``gmpe_<M>_gen``) and real records and their
-    standard deviations (``…_sigma``). Returns ``{mode: {metric: {estimate, low, high, n, n_events}}}``.
+    standard deviations (``…_sigma``); picker-free onsets: ``p_onset_mae_s`` … (see
+    :func:`_onset_summary`); between-/within-event sigma: ``tau_pga_<M>_gen``, ``phi_…`` …
+    (see :func:`_variance_summary`). Returns ``{mode: {metric: {estimate, low, high, n, n_events}}}``.
     """
     out: dict[str, dict[str, Any]] = {}
     for mode, df in rows.groupby("mode", sort=False):
@@ -590,6 +676,10 @@ def summarize(rows: pd.DataFrame, cfg: EvalConfig) -> dict[str, dict[str, Any]]:
             s[f"{ph}_pick_rate"] = _ci(np.where(real_ok, picked, np.nan), ev, cfg)
             s[f"{ph}_bias_s"] = _ci(err, ev, cfg)
             s[f"{ph}_mae_store_s"] = _ci(np.abs(df[f"{ph}_err_store_s"].to_numpy(float)), ev, cfg)
+        if "p_onset_err_s" in df:
+            s.update(_onset_summary(df, ev, cfg))
+        if "sample" in df:
+            s.update(_variance_summary(df, ev, cfg))
         for k in MEAN_METRICS + tuple(c for c in VALIDITY_METRICS if c in df):
             s[k] = _ci(df[k].to_numpy(float), ev, cfg)
         for model in cfg.gmpe_models:
@@ -600,6 +690,64 @@ def summarize(rows: pd.DataFrame, cfg: EvalConfig) -> dict[str, dict[str, Any]]:
                 s[f"gmpe_{model}_{who}_sigma"] = float(np.std(v[ok], ddof=1)) if ok.sum() > 1 else float("nan")
         out[str(mode)] = s
     return out
+
+
+def _onset_summary(df: pd.DataFrame, ev: np.ndarray, cfg: EvalConfig) -> dict[str, Any]:
+    """Picker-free onset errors of one mode (docs/metrics.md, "Picker-free onsets"):
+    ``{p,s}_onset_mae_s`` / ``_median_abs_s`` / ``_bias_s`` (generated vs real record),
+    ``{p,s}_onset_rate`` (fraction of generated records with an onset where the real one has one),
+    ``{p,s}_onset_mae_store_s`` (generated vs the store's arrival) and
+    ``{p,s}_onset_real_mae_store_s`` (the real records' onsets vs the store's arrival)."""
+    s: dict[str, Any] = {}
+    for ph in "ps":
+        err = df[f"{ph}_onset_err_s"].to_numpy(float)
+        s[f"{ph}_onset_mae_s"] = _ci(np.abs(err), ev, cfg)
+        s[f"{ph}_onset_median_abs_s"] = _ci(np.abs(err), ev, cfg, stat=np.median)
+        s[f"{ph}_onset_bias_s"] = _ci(err, ev, cfg)
+        real_ok = np.isfinite(df[f"{ph}_onset_real_s"].to_numpy(float))
+        found = np.isfinite(df[f"{ph}_onset_gen_s"].to_numpy(float)).astype(float)
+        s[f"{ph}_onset_rate"] = _ci(np.where(real_ok, found, np.nan), ev, cfg)
+        s[f"{ph}_onset_mae_store_s"] = _ci(np.abs(df[f"{ph}_onset_err_store_s"].to_numpy(float)), ev, cfg)
+        first = (df["sample"] == 0).to_numpy()  # the real record once per target
+        s[f"{ph}_onset_real_mae_store_s"] = _ci(np.abs(df[f"{ph}_onset_real_err_store_s"].to_numpy(float))[first],
+                                                ev[first], cfg)
+    return s
+
+
+def _variance_summary(df: pd.DataFrame, ev: np.ndarray, cfg: EvalConfig) -> dict[str, Any]:
+    """Between-event τ and within-event φ (heggs.evaluate.variance, docs/metrics.md "Between- and
+    within-event sigma") of one mode, each ``{estimate, low, high, n, n_events}``:
+
+    - ``tau_pga_<M>_gen`` / ``phi_pga_<M>_gen``: ln(PGA / median of GMPE M) of the generated
+      records, decomposed per record index k and averaged over k; ``…_real``: the real targets
+      of the same rows (once per target); every GMPE of ``cfg.gmpe_models``;
+    - ``tau_psa<T>_<M>_gen`` / ``phi_…`` / ``…_real``: the same for ln PSA(T) at
+      :data:`SIGMA_PERIODS_S` against the FIRST GMPE of ``cfg.gmpe_models``;
+    - ``tau_ln_pga`` / ``phi_ln_pga``: of the misfit ln(PGA_gen / PGA_real).
+    """
+    from .variance import variance_components_ci
+
+    s: dict[str, Any] = {}
+    k = df["sample"].to_numpy()
+    first = k == 0
+
+    def put(name: str, col: str, real: bool) -> None:
+        if col not in df:
+            return
+        v = df[col].to_numpy(float)
+        c = (variance_components_ci(v[first], ev[first], None, cfg.n_boot, cfg.level, cfg.seed) if real
+             else variance_components_ci(v, ev, k, cfg.n_boot, cfg.level, cfg.seed))
+        s[f"tau_{name}"], s[f"phi_{name}"] = c["tau"], c["phi"]
+
+    ims = [("pga", model, f"gmpe_{model}") for model in cfg.gmpe_models]
+    if cfg.gmpe_models:
+        m0 = cfg.gmpe_models[0]
+        ims += [(_psa_label(t), m0, f"gmpe_{m0}_{_psa_label(t)}") for t in SIGMA_PERIODS_S]
+    for im, model, col in ims:
+        for who in ("gen", "real"):
+            put(f"{im}_{model}_{who}", f"{col}_{who}", who == "real")
+    put("ln_pga", "ln_pga", False)
+    return s
 
 
 #: metrics of the paired with/without-source comparison, and the sign that means "better"
