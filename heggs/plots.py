@@ -1,8 +1,11 @@
 """Stage plots — figures from plain arrays (no store, no model).
 
-Every function takes arrays or DataFrames and returns a :class:`matplotlib.figure.Figure`; the
-caller saves it. ``heggs.inspect`` uses them on a store, ``heggs.evaluate.scoring`` on real vs
-generated records (the record section overlays a second set of waveforms). Maps are plain
+Every ``plot_*`` function takes arrays or DataFrames and returns a :class:`matplotlib.figure.Figure`;
+the caller saves it. Record sections have one building block, :func:`draw_record_section` (one
+component of a section into an Axes), used by :func:`plot_record_section` (``heggs inspect``,
+``heggs generate --section``) and :func:`plot_section_panels` (real | generated panels of
+``heggs evaluate``, heggs.evaluate.report; docs/metrics.md); :func:`thin_by_distance` picks the
+records of a crowded section for both. Maps are plain
 equirectangular lon/lat plots with the aspect corrected for latitude (no cartopy needed).
 Figures are built without pyplot (no global state, no backend switch): save them with
 ``fig.savefig(path)``; Jupyter displays them as usual.
@@ -421,8 +424,9 @@ def plot_section_panels(
     valid : (n, 2) valid ``[start, end)`` samples of the reference; outside it every panel is
         shaded and the full window is shown. labels : (n,) station names, at the right of the
         last panel; each panel's traces have their peak (in the valid range) at its right.
-    overlay : False: one panel per set. True: one panel per non-reference set, that set drawn
-        in orange over the reference in black (peaks "reference / set").
+    overlay : False: one panel per set. True: one panel per non-reference set that holds
+        records, drawn in orange over the reference in black (peaks "reference / set"); sets
+        that are None are left out (the reference alone when all are).
     Panels have equal widths, shared time and distance axes (one row per station across
     panels) and margins sized in inches for the labels, so they fill most of the figure.
     """
@@ -459,7 +463,9 @@ def plot_section_panels(
 
     # (title, reference drawn?, set drawn in colour or None, peak texts)
     layout = []
-    for name in (names[1:] if overlay and len(names) > 1 else names):
+    shown = [k for k in names[1:] if panels[k] is not None] if overlay else names
+    overlay = overlay and bool(shown)
+    for name in (shown if overlay else names):
         x = panels[name]
         xs = None if x is None else np.asarray(x, dtype=np.float64)[:, c]
         one, per = unit_of(name)
@@ -519,7 +525,7 @@ def plot_section_panels(
             draw_record_section(ax, np.zeros((n, ns)), dist, sampling_rate_hz, h, peaks=np.ones(n), valid=valid,
                                 p_samples=p_samples, s_samples=s_samples, time_offset_s=time_offset_s, color="none")
             ax.text(0.5, 0.5, missing_note, ha="center", va="center", transform=ax.transAxes, color="0.3",
-                    fontsize=9, bbox={"facecolor": "white", "edgecolor": "0.7", "alpha": 0.9})
+                    fontsize=9, zorder=6, bbox={"facecolor": "white", "edgecolor": "0.7", "alpha": 0.95})
         ax.set_title(head, fontsize=9)
         ax.set_xlabel("Time after origin (s)", fontsize=9)
         ax.tick_params(labelsize=8)
@@ -531,7 +537,7 @@ def plot_section_panels(
     axes[0].set_ylabel("Epicentral distance (km)", fontsize=9)
     axes[0].set_ylim(lo, hi)
     padded = bool(np.any(valid[:, 0] > 0) or np.any(valid[:, 1] < ns))
-    ov_label = "generated over the real record" if overlay and len(names) > 1 else None
+    ov_label = "generated over the real record" if overlay else None
     handles = _section_handles(ref_name if ov_label else "records", ov_label, p_samples is not None,
                                s_samples is not None, padded, arrivals)
     fig.legend(handles=handles, loc="lower center", ncol=len(handles), fontsize=8, frameon=False,

@@ -102,6 +102,8 @@ def test_section_of_a_12_station_event(store12, tmp_path):
     # a model without a source mode: an empty frame with a note, still with ticks and shading
     axes = _check_layout(section_figure(_oracle_result(test, with_source=False), test, ev), 3, window)
     assert any("not available" in t.get_text() for t in axes[1].texts)
+    axes = _check_layout(section_figure(_oracle_result(test, with_source=False), test, ev, overlay=True), 1, window)
+    assert axes[0].get_title().startswith("generated, without source (orange) over real")
     files = _write_sections(res, test, C.EvalConfig(max_sections=2), tmp_path / "sections")
     n_events = int((pd.Series(test.events).value_counts() >= 2).sum())
     assert len(files) == min(2, n_events) >= 1 and all(open(f, "rb").read(8) == b"\x89PNG\r\n\x1a\n" for f in files)
