@@ -474,7 +474,8 @@ def plot_section_panels(
             r_one, r_per = unit_of(ref_name)
             pk_r = valid_peaks(ref[:, c], valid)
             both = r_one and one
-            texts = [f"{pk_r[i]:.1e} / {pk[i]:.1e}" + ("" if both else f" {per[i]}") for i in range(n)] if pk is not None else None
+            texts = ([f"{pk_r[i]:.1e} / {pk[i]:.1e}" + ("" if both else f" {per[i]}") for i in range(n)]
+                     if pk is not None else None)
             head = f"{name} (orange) over {ref_name}"
             if both:
                 head += f"\npeaks {ref_name} / generated: {r_one}" + (f" / {one}" if one != r_one else "")

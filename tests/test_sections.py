@@ -15,7 +15,7 @@ import pandas as pd
 import pytest
 
 from heggs import config as C
-from heggs.evaluate.run import _write_sections, section_figure
+from heggs.evaluate.run import _section_arrivals, _write_sections, section_figure
 from heggs.evaluate.scoring import EvalResult, load_test_set
 from heggs.plots import plot_section_panels, thin_by_distance
 from heggs.simulate.simulator import random_events, random_stations, simulate_store
@@ -107,6 +107,19 @@ def test_section_of_a_12_station_event(store12, tmp_path):
     files = _write_sections(res, test, C.EvalConfig(max_sections=2), tmp_path / "sections")
     n_events = int((pd.Series(test.events).value_counts() >= 2).sum())
     assert len(files) == min(2, n_events) >= 1 and all(open(f, "rb").read(8) == b"\x89PNG\r\n\x1a\n" for f in files)
+
+
+def test_section_arrivals_fall_back_to_taup(store12):
+    """Without store arrivals the ticks are TauP iasp91 first arrivals (the simulator's own model)."""
+    test = load_test_set(store12, "test")
+    meta = test.meta.copy()
+    p_store = meta["trace_P_arrival_sample"].to_numpy(float, copy=True)
+    meta.loc[meta.index[::2], ["trace_P_arrival_sample", "trace_S_arrival_sample"]] = np.nan
+    p, s, note = _section_arrivals(meta, RATE, 0.0)
+    assert np.isfinite(p).all() and np.isfinite(s).all() and np.all(s > p)
+    np.testing.assert_array_equal(p[1::2], p_store[1::2])  # the store's arrivals are kept
+    assert np.max(np.abs(p[::2] - p_store[::2])) / RATE < 0.1
+    assert "TauP iasp91" in note and f"{len(meta[::2])}" in note
 
 
 def test_panels_thin_and_label_100_traces():

@@ -27,8 +27,8 @@ import pandas as pd
 from ..config import EvalConfig, to_dict
 from .scoring import TestSet, real_gmpe_residuals
 
-__all__ = ["write_report", "summary_table", "plot_section_triptych", "SECTION_MAX_TRACES", "plot_metric_bars", "plot_curves",
-           "plot_pga_distance", "plot_sweeps"]
+__all__ = ["write_report", "summary_table", "plot_section_triptych", "SECTION_MAX_TRACES", "plot_metric_bars",
+           "plot_curves", "plot_pga_distance", "plot_sweeps"]
 
 #: the columns of the side-by-side table: (summary key, header, number format)
 TABLE = (

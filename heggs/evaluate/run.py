@@ -103,7 +103,8 @@ def _section_arrivals(meta: pd.DataFrame, fs: float, offset_s: float) -> tuple[n
     legend text saying which."""
     from ..traveltimes import get_table
 
-    p, s = (pd.to_numeric(meta[c], errors="coerce").to_numpy(float) if c in meta else np.full(len(meta), np.nan)
+    p, s = (pd.to_numeric(meta[c], errors="coerce").to_numpy(float, copy=True) if c in meta
+            else np.full(len(meta), np.nan)
             for c in ("trace_P_arrival_sample", "trace_S_arrival_sample"))
     src = meta.get("trace_arrivals_source", pd.Series("unknown", index=meta.index)).fillna("unknown").astype(str)
     notes = [f"{k} {v}" for k, v in src[np.isfinite(p)].value_counts().items()]
