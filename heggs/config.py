@@ -569,5 +569,8 @@ class EvalConfig:
     sweep_records: int = 4
     #: record sections: at most this many test events (largest first; 0 = none)
     max_sections: int = 4
+    #: record sections: False = panels side by side (real | with source | without source);
+    #: True = each generated set drawn over the real records, one panel per mode
+    section_overlay: bool = False
     batch_size: int = 16
     seed: int = 0

@@ -18,7 +18,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from .data import condition_features, station_keys, training_ranges
-from .plots import UNIT_LABELS, plot_map, plot_record_section
+from .plots import UNIT_LABELS, plot_map, plot_record_section, thin_by_distance
 from .store import Store
 
 
@@ -178,10 +178,22 @@ def _event_rows(meta: pd.DataFrame, event: str) -> np.ndarray:
     return rows
 
 
-def _trace_labels(meta: pd.DataFrame) -> list[str]:
+def trace_labels(meta: pd.DataFrame) -> list[str]:
+    """``NET.STA.CHA`` of each row (the parts the metadata has), as record sections label traces."""
     parts = [meta[c].fillna("").astype(str) if c in meta.columns else pd.Series("", index=meta.index)
              for c in ("station_network_code", "station_code", "trace_channel")]
     return [".".join(p for p in t if p) for t in zip(*parts)]
+
+
+def time_after_origin_s(meta: pd.DataFrame) -> float:
+    """Time of sample 0 after the origin (s): the median of ``trace_start_time`` −
+    ``source_origin_time`` over the rows; 0 where the metadata lacks them."""
+    if {"trace_start_time", "source_origin_time"} <= set(meta.columns):
+        dt = pd.to_datetime(meta["trace_start_time"], utc=True, errors="coerce") - pd.to_datetime(
+            meta["source_origin_time"], utc=True, errors="coerce")
+        if dt.notna().any():
+            return float(dt.dt.total_seconds().median())
+    return 0.0
 
 
 def event_map(store: Store, event: str) -> Figure:
@@ -218,10 +230,8 @@ def event_record_section(store: Store, event: str, show: str = "Z", max_traces: 
     rows = _event_rows(meta, event)
     sub = meta.iloc[rows]
     dist = condition_features(sub)[:, 6]
-    order = np.argsort(dist, kind="stable")
     n_all = len(rows)
-    if n_all > max_traces:
-        order = order[np.unique(np.linspace(0, len(rows) - 1, max_traces).round().astype(int))]
+    order = thin_by_distance(dist, max_traces)
     sub, dist, rows = sub.iloc[order], dist[order], rows[order]
     fmt = store.data_format
     comps = str(sub["trace_component_order"].iloc[0]) if "trace_component_order" in sub.columns else str(
@@ -236,12 +246,7 @@ def event_record_section(store: Store, event: str, show: str = "Z", max_traces: 
 
     valid = np.stack([np.nan_to_num(col("trace_valid_start_sample", 0), nan=0),
                       np.nan_to_num(col("trace_valid_end_sample", ns), nan=ns)], axis=1).astype(int)
-    offset = 0.0
-    if {"trace_start_time", "source_origin_time"} <= set(sub.columns):
-        dt = pd.to_datetime(sub["trace_start_time"], utc=True, errors="coerce") - pd.to_datetime(
-            sub["source_origin_time"], utc=True, errors="coerce")
-        if dt.notna().any():
-            offset = float(dt.dt.total_seconds().median())
+    offset = time_after_origin_s(sub)
     units = sub["trace_units"].fillna("unknown").astype(str).tolist() if "trace_units" in sub.columns else "unknown"
     r0 = sub.iloc[0]
     mag = f"{r0.get('source_magnitude_type', 'M')} {r0.get('source_magnitude', np.nan):.1f}"
@@ -250,7 +255,7 @@ def event_record_section(store: Store, event: str, show: str = "Z", max_traces: 
     return plot_record_section(
         waves, dist, sr, components=comps, show=show,
         p_samples=col("trace_P_arrival_sample", np.nan), s_samples=col("trace_S_arrival_sample", np.nan),
-        valid=valid, labels=_trace_labels(sub), units=units, time_offset_s=offset,
+        valid=valid, labels=trace_labels(sub), units=units, time_offset_s=offset,
         label="recorded",
         title=f"{store.path.name}: event {event} ({mag}, depth {r0.get('source_depth_km', np.nan):.1f} km) — "
               f"{shown}; units: {', '.join(UNIT_LABELS.get(u, u) for u in ulist)}",

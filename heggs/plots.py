@@ -1,8 +1,11 @@
 """Stage plots — figures from plain arrays (no store, no model).
 
-Every function takes arrays or DataFrames and returns a :class:`matplotlib.figure.Figure`; the
-caller saves it. ``heggs.inspect`` uses them on a store, ``heggs.evaluate.scoring`` on real vs
-generated records (the record section overlays a second set of waveforms). Maps are plain
+Every ``plot_*`` function takes arrays or DataFrames and returns a :class:`matplotlib.figure.Figure`;
+the caller saves it. Record sections have one building block, :func:`draw_record_section` (one
+component of a section into an Axes), used by :func:`plot_record_section` (``heggs inspect``,
+``heggs generate --section``) and :func:`plot_section_panels` (real | generated panels of
+``heggs evaluate``, heggs.evaluate.report; docs/metrics.md); :func:`thin_by_distance` picks the
+records of a crowded section for both. Maps are plain
 equirectangular lon/lat plots with the aspect corrected for latitude (no cartopy needed).
 Figures are built without pyplot (no global state, no backend switch): save them with
 ``fig.savefig(path)``; Jupyter displays them as usual.
@@ -150,6 +153,162 @@ def plot_map(
     return fig
 
 
+def thin_by_distance(distances_km: Sequence[float], max_traces: int) -> np.ndarray:
+    """Indices of at most ``max_traces`` records spread evenly over the distance range: for each
+    of ``max_traces`` distances equally spaced from the nearest to the farthest record, the
+    record closest to it (each record once), then records closer than half that spacing to the
+    previous one dropped. Clustered stations thus give one trace per ``range / max_traces`` km
+    instead of a pile of overlapping traces. All records when there are not more.
+
+    distances_km : (n,) km. Returns (m,) int indices into ``distances_km`` by increasing distance
+    (m <= ``max_traces``; the nearest and the farthest record always kept).
+    """
+    dist = np.asarray(distances_km, dtype=np.float64)
+    order = np.argsort(dist, kind="stable")
+    if max_traces <= 0 or len(order) <= max_traces:
+        return order
+    d = dist[order]
+    targets = np.linspace(d[0], d[-1], max_traces)
+    right = np.clip(np.searchsorted(d, targets), 1, len(d) - 1)
+    nearest = np.unique(np.where(np.abs(d[right - 1] - targets) <= np.abs(d[right] - targets), right - 1, right))
+    # two targets' nearest records can lie close together: keep records at least half a step apart
+    step, keep = (d[-1] - d[0]) / max(max_traces - 1, 1), [nearest[0]]
+    for k in nearest[1:]:
+        if d[k] - d[keep[-1]] >= 0.5 * step or k == nearest[-1]:
+            keep.append(k)
+    if len(keep) > 2 and d[keep[-1]] - d[keep[-2]] < 0.5 * step:
+        del keep[-2]  # the farthest record stays
+    return order[np.asarray(keep)]
+
+
+def trace_height_km(distances_km: Sequence[float], scale: float = 1.0) -> float:
+    """Half-height (km on the distance axis) of a trace normalised to its peak: 0.6 ``scale`` of
+    the mean distance spacing (1 km, or 10 % of the distance, for a single record)."""
+    dist = np.asarray(distances_km, dtype=np.float64)
+    n = len(dist)
+    span = float(np.ptp(dist)) if n > 1 else 0.0
+    return 0.6 * scale * (span / (n - 1) if n > 1 and span > 0 else max(1.0, 0.1 * abs(dist[0]) if n else 1.0))
+
+
+def valid_peaks(traces: np.ndarray, valid: np.ndarray | None = None) -> np.ndarray:
+    """Peak |amplitude| of each record within its valid range.
+
+    traces : (n, n_samples) or (n, n_components, n_samples) (peak over the components);
+    valid : (n, 2) ``[start, end)`` samples (None: the whole window). Returns (n,); 0 where the
+    valid range is empty.
+    """
+    x = np.asarray(traces, dtype=np.float64)
+    x = x[:, None, :] if x.ndim == 2 else x
+    n, ns = x.shape[0], x.shape[-1]
+    v = np.asarray(valid, dtype=np.int64) if valid is not None else np.tile([0, ns], (n, 1))
+    out = np.zeros(n)
+    for i in range(n):
+        seg = x[i, :, v[i, 0]:v[i, 1]]
+        out[i] = np.max(np.abs(seg)) if seg.size else 0.0
+    return out
+
+
+def draw_record_section(
+    ax,
+    traces: np.ndarray,
+    distances_km: Sequence[float],
+    sampling_rate_hz: float,
+    height_km: float,
+    *,
+    peaks: Sequence[float] | None = None,
+    valid: np.ndarray | None = None,
+    p_samples: Sequence[float] | None = None,
+    s_samples: Sequence[float] | None = None,
+    time_offset_s: float = 0.0,
+    color: str = "k",
+    shade: bool = True,
+    zorder: float = 2,
+) -> np.ndarray:
+    """Draw one component of a record section into ``ax`` (the building block of every section).
+
+    traces : (n, n_samples) float, any units; distances_km : (n,) km, where each trace is drawn;
+    height_km : half-height of a trace on the distance axis (:func:`trace_height_km`).
+    peaks : (n,) normaliser of each trace (default :func:`valid_peaks`: its own peak in the valid
+    range), so every trace reaches ``height_km`` within that range.
+    valid : (n, 2) ``[start, end)`` valid samples; with ``shade`` the rest of each row is shaded
+    ``INVALID_COLOR`` (padding). p_samples, s_samples : (n,) arrival sample indices (NaN = none),
+    drawn as ticks 2.2 ``height_km`` long (two LineCollections with gid ``"P"`` and ``"S"``).
+    time_offset_s : time of sample 0 after the origin (s); the x-limits are the full window.
+    Returns the (n,) peaks used.
+    """
+    from matplotlib.collections import LineCollection
+
+    w = np.asarray(traces, dtype=np.float64)
+    n, ns = w.shape
+    dist = np.asarray(distances_km, dtype=np.float64)
+    t = time_offset_s + np.arange(ns) / float(sampling_rate_hz)
+    valid = np.asarray(valid, dtype=np.int64) if valid is not None else np.tile([0, ns], (n, 1))
+    pk = np.asarray(peaks, dtype=np.float64) if peaks is not None else valid_peaks(w, valid)
+    h = float(height_km)
+    for i in np.argsort(dist, kind="stable"):
+        y0 = dist[i]
+        v0, v1 = valid[i]
+        if shade and v0 > 0:
+            ax.fill_between(t[[0, min(v0, ns - 1)]], y0 - h, y0 + h, color=INVALID_COLOR, lw=0, zorder=0)
+        if shade and v1 < ns:
+            ax.fill_between(t[[max(v1, 0), ns - 1]], y0 - h, y0 + h, color=INVALID_COLOR, lw=0, zorder=0)
+        ax.plot(t, y0 + h * w[i] / (pk[i] or 1.0), color=color, lw=0.5, zorder=zorder,
+                alpha=1.0 if color == "k" else 0.85)
+    for arr, col, name in ((p_samples, P_COLOR, "P"), (s_samples, S_COLOR, "S")):
+        if arr is None:
+            continue
+        ta = time_offset_s + np.asarray(arr, dtype=np.float64) / sampling_rate_hz
+        ok = np.isfinite(ta)
+        segs = [[(x, y - 1.1 * h), (x, y + 1.1 * h)] for x, y in zip(ta[ok], dist[ok])]
+        ax.add_collection(LineCollection(segs, colors=col, linewidths=1.6, zorder=4, gid=name))
+    ax.set_xlim(t[0], t[-1])
+    return pk
+
+
+def label_traces(ax, distances_km: Sequence[float], texts: Sequence[str], ylim: tuple[float, float],
+                 fontsize: float = 7, pad_pt: float = 3.0) -> None:
+    """Write ``texts`` (n,) at the right of ``ax``, one per trace at its distance (km), pushed
+    apart where distances cluster (a thin line then joins label and trace); ``ylim`` is the
+    panel's distance range."""
+    from matplotlib.transforms import ScaledTranslation, blended_transform_factory
+
+    dist = np.asarray(distances_km, dtype=np.float64)
+    if len(dist) == 0:
+        return
+    lo, hi = ylim
+    order = np.argsort(dist, kind="stable")
+    # labels are pushed apart by one line of text (from the axes' height), at most an even share
+    height_in = ax.get_position().height * ax.figure.get_figheight()
+    line = 1.3 * fontsize / 72 / max(height_in, 1e-3) * (hi - lo)
+    gap = min((hi - lo) / max(len(dist) + 1, 1) * 0.9, line)
+    ys = _spread(dist[order], gap, lo, hi)
+    shift = ScaledTranslation(pad_pt / 72, 0, ax.figure.dpi_scale_trans)
+    at = blended_transform_factory(ax.transAxes, ax.transData)
+    for i, y in zip(order, ys):
+        ax.annotate(texts[i], (1.0, dist[i]), xytext=(1.0, y), xycoords=at, textcoords=at + shift,
+                    fontsize=fontsize, va="center", ha="left", annotation_clip=False,
+                    arrowprops={"arrowstyle": "-", "color": "0.6", "lw": 0.5, "shrinkA": 0, "shrinkB": 0}
+                    if abs(y - dist[i]) > gap / 4 else None)
+
+
+def _label_fontsize(n: int) -> float:
+    return 7 if n <= 30 else 6 if n <= 60 else 5
+
+
+def _section_handles(label: str, overlay_label: str | None, p: bool, s: bool, padded: bool,
+                     arrivals: str = "") -> list:
+    handles = [Line2D([], [], color="k", lw=1, label=f"{label} (each trace / its peak)")]
+    if overlay_label is not None:
+        handles.append(Line2D([], [], color=OVERLAY_COLOR, lw=1, label=overlay_label))
+    if p:
+        handles.append(Line2D([], [], color=P_COLOR, lw=2, label=f"P{arrivals}"))
+    if s:
+        handles.append(Line2D([], [], color=S_COLOR, lw=2, label=f"S{arrivals}"))
+    if padded:
+        handles.append(Patch(color=INVALID_COLOR, label="outside valid range (padding)"))
+    return handles
+
+
 def plot_record_section(
     waveforms: np.ndarray,
     distances_km: Sequence[float],
@@ -181,6 +340,7 @@ def plot_record_section(
     overlay : (n, n_components, n_samples) second set (e.g. generated), normalised the same way
         (its own peak) and drawn over the first in orange.
     scale : trace height relative to the default (0.6 of the mean distance spacing).
+    Panels are drawn with :func:`draw_record_section`.
     """
     w = np.asarray(waveforms, dtype=np.float64)
     if w.ndim != 3:
@@ -196,69 +356,193 @@ def plot_record_section(
         raise ValueError(f"cannot show component(s) {missing}: waveforms hold {components!r}")
     cidx = [components.index(c) for c in show]
     units_arr = np.full(n, units, dtype=object) if isinstance(units, str) else np.asarray(units, dtype=object)
-    t = time_offset_s + np.arange(ns) / float(sampling_rate_hz)
     valid = np.asarray(valid, dtype=np.int64) if valid is not None else np.tile([0, ns], (n, 1))
-    order = np.argsort(dist, kind="stable")
-    span = np.ptp(dist) if n > 1 else 0.0
-    h = 0.6 * scale * (span / (n - 1) if n > 1 and span > 0 else max(1.0, 0.1 * abs(dist[0]) if n else 1.0))
-
-    def peaks(x: np.ndarray) -> np.ndarray:  # per trace, over the shown components, valid part only
-        out = np.zeros(n)
-        for i in range(n):
-            seg = x[i, cidx, valid[i, 0]:valid[i, 1]]
-            out[i] = np.max(np.abs(seg)) if seg.size else 0.0
-        return out
-
-    pk = peaks(w)
-    pk_o = peaks(np.asarray(overlay, dtype=np.float64)) if overlay is not None else None
+    h = trace_height_km(dist, scale)
+    pk = valid_peaks(w[:, cidx], valid)  # per trace, over the shown components, valid part only
+    ov = np.asarray(overlay, dtype=np.float64) if overlay is not None else None
+    pk_o = valid_peaks(ov[:, cidx], valid) if ov is not None else None
     fig = Figure(figsize=(4.5 * len(cidx) + 2.5, 1.2 + min(0.45 * n + 3, 14)))
     axes = fig.subplots(1, len(cidx), sharey=True, squeeze=False)
     for p, (ax, c) in enumerate(zip(axes[0], cidx)):
-        for i in order:
-            y0 = dist[i]
-            v0, v1 = valid[i]
-            if v0 > 0:
-                ax.fill_between(t[[0, min(v0, ns - 1)]], y0 - h, y0 + h, color=INVALID_COLOR, lw=0, zorder=0)
-            if v1 < ns:
-                ax.fill_between(t[[max(v1, 0), ns - 1]], y0 - h, y0 + h, color=INVALID_COLOR, lw=0, zorder=0)
-            ax.plot(t, y0 + h * w[i, c] / (pk[i] or 1.0), color="k", lw=0.5, zorder=2)
-            if pk_o is not None:
-                ax.plot(t, y0 + h * overlay[i, c] / (pk_o[i] or 1.0), color=OVERLAY_COLOR, lw=0.5, alpha=0.8, zorder=3)
-            for arr, col in ((p_samples, P_COLOR), (s_samples, S_COLOR)):
-                if arr is not None and np.isfinite(arr[i]):
-                    ta = time_offset_s + float(arr[i]) / sampling_rate_hz
-                    ax.plot([ta, ta], [y0 - 1.1 * h, y0 + 1.1 * h], color=col, lw=1.6, zorder=4)
+        draw_record_section(ax, w[:, c], dist, sampling_rate_hz, h, peaks=pk, valid=valid, p_samples=p_samples,
+                            s_samples=s_samples, time_offset_s=time_offset_s)
+        if ov is not None:
+            draw_record_section(ax, ov[:, c], dist, sampling_rate_hz, h, peaks=pk_o, valid=valid,
+                                time_offset_s=time_offset_s, color=OVERLAY_COLOR, shade=False, zorder=3)
         ax.set_title(f"{show[p]} component")
-        ax.set_xlim(t[0], t[-1])
         ax.set_xlabel("Time after origin (s)")
         ax.grid(True, axis="x", lw=0.4, color="0.9")
     axes[0, 0].set_ylabel("Epicentral distance (km)")
     if n:
         lo, hi = dist.min() - 1.6 * h, dist.max() + 1.6 * h
         axes[0, 0].set_ylim(lo, hi)
-        # peak and unit of each trace at the right, pushed apart where distances cluster
-        ax, gap = axes[0, -1], (hi - lo) / max(n + 1, 1) * 0.9
-        ys = _spread(dist[order], min(gap, (hi - lo) / 40), lo, hi)
-        for i, y in zip(order, ys):
+        texts = []
+        for i in range(n):  # peak and unit of each trace at the right
             unit = UNIT_LABELS.get(str(units_arr[i]), str(units_arr[i]))
             txt = f"{labels[i]}  " if labels is not None else ""
-            txt += f"{pk[i]:.2e} {unit}" + (f" / {pk_o[i]:.2e}" if pk_o is not None else "")
-            ax.annotate(txt, (1.0, dist[i]), xytext=(1.04, y), xycoords=("axes fraction", "data"),
-                        textcoords=("axes fraction", "data"), fontsize=7 if n <= 40 else 6, va="center",
-                        arrowprops={"arrowstyle": "-", "color": "0.6", "lw": 0.5} if abs(y - dist[i]) > gap / 4 else None)
-    handles = [Line2D([], [], color="k", lw=1, label=f"{label} (each trace / its peak)")]
-    if overlay is not None:
-        handles.append(Line2D([], [], color=OVERLAY_COLOR, lw=1, label=overlay_label))
-    if p_samples is not None:
-        handles.append(Line2D([], [], color=P_COLOR, lw=2, label="P"))
-    if s_samples is not None:
-        handles.append(Line2D([], [], color=S_COLOR, lw=2, label="S"))
-    if np.any(valid[:, 0] > 0) or np.any(valid[:, 1] < ns):
-        handles.append(Patch(color=INVALID_COLOR, label="outside valid range (padding)"))
+            texts.append(txt + f"{pk[i]:.2e} {unit}" + (f" / {pk_o[i]:.2e}" if pk_o is not None else ""))
+        label_traces(axes[0, -1], dist, texts, (lo, hi), fontsize=7 if n <= 40 else 6)
+    handles = _section_handles(label, overlay_label if overlay is not None else None, p_samples is not None,
+                               s_samples is not None, bool(np.any(valid[:, 0] > 0) or np.any(valid[:, 1] < ns)))
     fig.legend(handles=handles, loc="lower center", ncol=len(handles), fontsize=8, frameon=False)
     if title:
         _suptitle(fig, title)
     fig.tight_layout(rect=(0, 0.035, 1, 1))
+    return fig
+
+
+def plot_section_panels(
+    panels: dict[str, np.ndarray | None],
+    distances_km: Sequence[float],
+    sampling_rate_hz: float,
+    *,
+    components: str = "ENZ",
+    show: str = "Z",
+    units: dict[str, str | Sequence[str]] | None = None,
+    p_samples: Sequence[float] | None = None,
+    s_samples: Sequence[float] | None = None,
+    arrivals: str = "",
+    valid: np.ndarray | None = None,
+    labels: Sequence[str] | None = None,
+    time_offset_s: float = 0.0,
+    overlay: bool = False,
+    missing_note: str = "not available",
+    scale: float = 1.0,
+    title: str | None = None,
+) -> Figure:
+    """Record sections of the same records side by side (e.g. real | generated with source |
+    generated without source), drawn with :func:`draw_record_section`.
+
+    panels : name -> (n, n_components, n_samples) float, or None (drawn as an empty frame with
+        ``missing_note``); the FIRST is the reference (the real records).
+    distances_km : (n,) km; sampling_rate_hz : Hz; show : ONE component letter of ``components``.
+    units : name -> unit of that set (one string or (n,)), written in the panel title (or after
+        each peak where a panel mixes units); default m/s².
+    p_samples, s_samples : (n,) arrival samples (NaN = none), ticked in EVERY panel so that
+        generated arrivals can be read against them; arrivals : legend suffix saying where
+        they come from (e.g. " (store arrivals)").
+    valid : (n, 2) valid ``[start, end)`` samples of the reference; outside it every panel is
+        shaded and the full window is shown. labels : (n,) station names, at the right of the
+        last panel; each panel's traces have their peak (in the valid range) at its right.
+    overlay : False: one panel per set. True: one panel per non-reference set that holds
+        records, drawn in orange over the reference in black (peaks "reference / set"); sets
+        that are None are left out (the reference alone when all are).
+    Panels have equal widths, shared time and distance axes (one row per station across
+    panels) and margins sized in inches for the labels, so they fill most of the figure.
+    """
+    names = list(panels)
+    if not names:
+        raise ValueError("plot_section_panels needs at least one set of records")
+    if len(show) != 1 or show not in components:
+        raise ValueError(f"show must be one component of {components!r}, got {show!r}")
+    c = components.index(show)
+    ref_name = names[0]
+    ref = panels[ref_name]
+    if ref is None:
+        raise ValueError(f"the reference set {ref_name!r} must hold records")
+    ref = np.asarray(ref, dtype=np.float64)
+    if ref.ndim != 3:
+        raise ValueError(f"{ref_name}: records must be (n, n_components, n_samples), got shape {ref.shape}")
+    n, _, ns = ref.shape
+    dist = np.asarray(distances_km, dtype=np.float64)
+    if dist.shape != (n,):
+        raise ValueError(f"distances_km must have shape ({n},), got {dist.shape}")
+    for k, v in panels.items():
+        if v is not None and np.shape(v) != ref.shape:
+            raise ValueError(f"{k}: shape {np.shape(v)} != {ref_name} shape {ref.shape}")
+    units = units or {}
+    valid = np.asarray(valid, dtype=np.int64) if valid is not None else np.tile([0, ns], (n, 1))
+    h = trace_height_km(dist, scale)
+    lo, hi = (dist.min() - 1.6 * h, dist.max() + 1.6 * h) if n else (0.0, 1.0)
+    fs_lab = _label_fontsize(n)
+
+    def unit_of(name: str) -> tuple[str, list[str]]:
+        u = units.get(name, "m/s2")
+        per = [UNIT_LABELS.get(str(x), str(x)) for x in (np.full(n, u, dtype=object) if isinstance(u, str) else u)]
+        return (per[0] if len(set(per)) == 1 else ""), per
+
+    # (title, reference drawn?, set drawn in colour or None, peak texts)
+    layout = []
+    shown = [k for k in names[1:] if panels[k] is not None] if overlay else names
+    overlay = overlay and bool(shown)
+    for name in (shown if overlay else names):
+        x = panels[name]
+        xs = None if x is None else np.asarray(x, dtype=np.float64)[:, c]
+        one, per = unit_of(name)
+        pk = valid_peaks(xs, valid) if xs is not None else None
+        if overlay and name != ref_name:
+            r_one, r_per = unit_of(ref_name)
+            pk_r = valid_peaks(ref[:, c], valid)
+            both = r_one and one
+            texts = ([f"{pk_r[i]:.1e} / {pk[i]:.1e}" + ("" if both else f" {per[i]}") for i in range(n)]
+                     if pk is not None else None)
+            head = f"{name} (orange) over {ref_name}"
+            if both:
+                head += f"\npeaks {ref_name} / generated: {r_one}" + (f" / {one}" if one != r_one else "")
+            layout.append((head, pk_r, xs, pk, texts))
+        else:
+            texts = [f"{pk[i]:.1e}" + ("" if one else f" {per[i]}") for i in range(n)] if pk is not None else None
+            head = name + (f"\npeak at right in {one}" if one and pk is not None else "")
+            layout.append((head, None, xs, pk, texts))
+    if labels is not None:  # station names after the last panel's peaks
+        t_last = layout[-1][4]
+        layout[-1] = layout[-1][:4] + ([f"{a}  {b}" for a, b in zip(t_last, labels)] if t_last is not None
+                                      else [str(b) for b in labels],)
+    # margins in inches from the labels' widths; the panels take >= 80 % of the figure's width
+    from matplotlib.font_manager import FontProperties
+    from matplotlib.textpath import TextToPath
+
+    font, t2p = FontProperties(size=fs_lab), TextToPath()
+    gaps = [max((t2p.get_text_width_height_descent(s, font, ismath=False)[0] for s in (p[4] or [""])),
+                default=0.0) / 72 + 0.2 for p in layout]
+    k = len(layout)
+    left, bottom_in = 0.75, 0.95
+    panel_w = max(5.0 if k > 1 else 8.0, 4.2 * (left + sum(gaps)) / k)
+    width = left + k * panel_w + sum(gaps)
+    fig = Figure(figsize=(width, 1.6 + min(0.3 * n + 2.6, 14.0)))
+    wrapped = []
+    if title:
+        import textwrap
+
+        wrapped = textwrap.wrap(title, max(30, int(width * 11)))
+        fig.suptitle("\n".join(wrapped), fontsize=10, y=1 - 0.08 / fig.get_figheight())
+    top_in = 0.2 + 0.19 * len(wrapped) + 0.42
+    H = fig.get_figheight()
+    axes, x = [], left
+    for j in range(k):
+        ax = fig.add_axes((x / width, bottom_in / H, panel_w / width, 1 - (bottom_in + top_in) / H),
+                          sharex=axes[0] if axes else None, sharey=axes[0] if axes else None)
+        axes.append(ax)
+        x += panel_w + gaps[j]
+    for ax, (head, pk_r, xs, pk, texts) in zip(axes, layout):
+        if pk_r is not None:  # overlay: the reference in black under the set
+            draw_record_section(ax, ref[:, c], dist, sampling_rate_hz, h, peaks=pk_r, valid=valid,
+                                time_offset_s=time_offset_s)
+        if xs is not None:
+            draw_record_section(ax, xs, dist, sampling_rate_hz, h, peaks=pk, valid=valid, p_samples=p_samples,
+                                s_samples=s_samples, time_offset_s=time_offset_s, shade=pk_r is None,
+                                color="k" if pk_r is None else OVERLAY_COLOR, zorder=2 if pk_r is None else 3)
+        else:  # no records: the frame, the shading and the arrivals, and a note
+            draw_record_section(ax, np.zeros((n, ns)), dist, sampling_rate_hz, h, peaks=np.ones(n), valid=valid,
+                                p_samples=p_samples, s_samples=s_samples, time_offset_s=time_offset_s, color="none")
+            ax.text(0.5, 0.5, missing_note, ha="center", va="center", transform=ax.transAxes, color="0.3",
+                    fontsize=9, zorder=6, bbox={"facecolor": "white", "edgecolor": "0.7", "alpha": 0.95})
+        ax.set_title(head, fontsize=9)
+        ax.set_xlabel("Time after origin (s)", fontsize=9)
+        ax.tick_params(labelsize=8)
+        ax.grid(True, axis="x", lw=0.4, color="0.9")
+        if texts is not None:
+            label_traces(ax, dist, texts, (lo, hi), fontsize=fs_lab)
+    for ax in axes[1:]:
+        ax.tick_params(labelleft=False)
+    axes[0].set_ylabel("Epicentral distance (km)", fontsize=9)
+    axes[0].set_ylim(lo, hi)
+    padded = bool(np.any(valid[:, 0] > 0) or np.any(valid[:, 1] < ns))
+    ov_label = "generated over the real record" if overlay else None
+    handles = _section_handles(ref_name if ov_label else "records", ov_label, p_samples is not None,
+                               s_samples is not None, padded, arrivals)
+    fig.legend(handles=handles, loc="lower center", ncol=len(handles), fontsize=8, frameon=False,
+               bbox_to_anchor=(0.5, 0.02 / H))
     return fig
 
 

@@ -20,8 +20,8 @@ import pandas as pd
 from ..config import EvalConfig, to_dict
 from .scoring import TestSet, real_gmpe_residuals
 
-__all__ = ["write_report", "summary_table", "onset_and_variance_sections", "plot_section_triptych", "plot_metric_bars", "plot_curves",
-           "plot_pga_distance", "plot_sweeps"]
+__all__ = ["write_report", "summary_table", "onset_and_variance_sections", "plot_section_triptych",
+           "SECTION_MAX_TRACES", "plot_metric_bars", "plot_curves", "plot_pga_distance", "plot_sweeps"]
 
 #: the columns of the side-by-side table: (summary key, header, number format)
 TABLE = (
@@ -45,49 +45,37 @@ def _fmt(entry: Any, fmt: str) -> str:
 # ----------------------------------------------------------------------------- figures
 
 
+#: record sections of an evaluation: at most this many records of an event, thinned evenly in
+#: distance (:func:`heggs.plots.thin_by_distance`, as ``heggs inspect`` does); three panels of
+#: 40 traces stay readable at 100 dpi
+SECTION_MAX_TRACES = 40
+
+
 def plot_section_triptych(real: np.ndarray, panels: dict[str, np.ndarray | None], distances_km: np.ndarray,
                           fs: float, components: str = "ENZ", show: str = "Z", labels: Sequence[str] | None = None,
-                          valid: np.ndarray | None = None, title: str = ""):
-    """Record sections side by side: the real records, then one panel per generated set.
+                          valid: np.ndarray | None = None, title: str = "", *, real_units: str | Sequence[str] = "m/s2",
+                          generated_units: str = "m/s2", p_samples: np.ndarray | None = None,
+                          s_samples: np.ndarray | None = None, arrivals: str = "", time_offset_s: float = 0.0,
+                          overlay: bool = False):
+    """Record sections of one event: the real records, then one panel per generated set.
 
-    real : (n, C, ns) store units; panels : name -> (n, C, ns) generated (m/s²) or None (mode
-    not available, drawn empty with a note); distances_km : (n,). Each trace is normalised to
-    its own peak and drawn at its epicentral distance; with ``valid`` (n, 2) samples outside
-    each record's valid range are left blank.
+    real : (n, C, ns) in ``real_units`` (one unit or (n,)); panels : name -> (n, C, ns) generated
+    (``generated_units``) or None (mode not available: an empty frame with a note);
+    distances_km : (n,); fs : Hz; valid : (n, 2) valid samples of the real records (outside:
+    shaded in every panel); p_samples, s_samples : (n,) arrival samples ticked in every panel
+    (``arrivals`` says where they come from); time_offset_s : time of sample 0 after the origin.
+    overlay : generated drawn over the real records, one panel per generated set. Drawn by
+    :func:`heggs.plots.plot_section_panels` (the same building block as ``heggs inspect``'s
+    section); returns the matplotlib Figure.
     """
-    import matplotlib
+    from ..plots import plot_section_panels
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    c = components.index(show)
     sets = {"real": real, **panels}
-    order = np.argsort(distances_km)
-    d = np.asarray(distances_km, dtype=float)
-    span = max(float(d.max() - d.min()), 1.0)
-    h = 0.6 * span / max(len(d), 1) if len(d) > 1 else 1.0
-    t = np.arange(real.shape[-1]) / fs
-    fig, axes = plt.subplots(1, len(sets), figsize=(4.2 * len(sets), 1.2 + 0.45 * len(d) + 2), sharey=True,
-                             squeeze=False)
-    for ax, (name, w) in zip(axes[0], sets.items()):
-        ax.set_title(name)
-        ax.set_xlabel("time after origin (s)")
-        if w is None:
-            ax.text(0.5, 0.5, "not available\n(no source for this model)", ha="center", va="center",
-                    transform=ax.transAxes, color="0.4")
-            continue
-        for i in order:
-            x = np.asarray(w[i, c], dtype=float)
-            peak = np.abs(x).max() or 1.0
-            if valid is not None:  # padding of the real record: drawn grey
-                x = np.where((np.arange(x.size) >= valid[i, 0]) & (np.arange(x.size) < valid[i, 1]), x, np.nan)
-            ax.plot(t, d[i] + h * x / peak, lw=0.5, color="k" if name == "real" else "C1")
-            if labels is not None and name == "real":
-                ax.text(t[-1], d[i], f" {labels[i]}", fontsize=6, va="center")
-    axes[0, 0].set_ylabel("epicentral distance (km)")
-    fig.suptitle(title, fontsize=10, wrap=True)
-    fig.tight_layout()
-    return fig
+    units = {"real": real_units, **{k: generated_units for k in panels}}
+    return plot_section_panels(sets, distances_km, fs, components=components, show=show, units=units,
+                               p_samples=p_samples, s_samples=s_samples, arrivals=arrivals, valid=valid,
+                               labels=labels, time_offset_s=time_offset_s, overlay=overlay,
+                               missing_note="not available\n(the model takes no source record)", title=title)
 
 
 def plot_metric_bars(summaries: dict[str, dict], path: Path) -> None:

@@ -58,7 +58,7 @@ from .scoring import (
     summarize,
 )
 
-__all__ = ["evaluate", "sweep_target", "sweep_generate_fn"]
+__all__ = ["evaluate", "sweep_target", "sweep_generate_fn", "section_figure"]
 
 
 # ----------------------------------------------------------------------------- sweep
@@ -97,28 +97,73 @@ def sweep_generate_fn(gen: Generator, test: TestSet, target: int, cfg: EvalConfi
 
 
 
-def _write_sections(res: EvalResult, test: TestSet, cfg: EvalConfig, folder: Path) -> list[str]:
-    import matplotlib.pyplot as plt
+def _section_arrivals(meta: pd.DataFrame, fs: float, offset_s: float) -> tuple[np.ndarray, np.ndarray, str]:
+    """P and S samples of the records ``meta`` for the section ticks: the store's arrivals, and
+    TauP (iasp91, :mod:`heggs.traveltimes`) first arrivals where the store has none; with the
+    legend text saying which."""
+    from ..traveltimes import get_table
 
+    p, s = (pd.to_numeric(meta[c], errors="coerce").to_numpy(float, copy=True) if c in meta
+            else np.full(len(meta), np.nan)
+            for c in ("trace_P_arrival_sample", "trace_S_arrival_sample"))
+    src = meta.get("trace_arrivals_source", pd.Series("unknown", index=meta.index)).fillna("unknown").astype(str)
+    notes = [f"{k} {v}" for k, v in src[np.isfinite(p)].value_counts().items()]
+    need = ~(np.isfinite(p) & np.isfinite(s))
+    dist = meta["path_ep_distance_km"].to_numpy(float)
+    depth = pd.to_numeric(meta["source_depth_km"], errors="coerce").to_numpy(float)
+    fill = need & np.isfinite(dist) & np.isfinite(depth) & (dist <= 1500.0)
+    if fill.any():
+        tt = get_table("iasp91").lookup(dist[fill], depth[fill])
+        p[fill] = np.where(np.isfinite(p[fill]), p[fill], (tt["p_time_s"] - offset_s) * fs)
+        s[fill] = np.where(np.isfinite(s[fill]), s[fill], (tt["s_time_s"] - offset_s) * fs)
+        notes.append(f"TauP iasp91 {int(fill.sum())}")
+    return p, s, f" (store arrivals: {', '.join(notes)})" if notes else ""
+
+
+def section_figure(res: EvalResult, test: TestSet, event: str, overlay: bool = False):
+    """The record section of test event ``event`` (a matplotlib Figure): real | generated with
+    source | generated without source (record 0 of each target), or with ``overlay`` the
+    generated records over the real ones, one panel per mode; P/S ticks from
+    :func:`_section_arrivals` in every panel. More than
+    :data:`heggs.evaluate.report.SECTION_MAX_TRACES` records are thinned evenly in distance."""
+    from ..inspect import time_after_origin_s, trace_labels
+    from ..plots import thin_by_distance
+    from .report import SECTION_MAX_TRACES
+
+    rows = np.flatnonzero(test.events == str(event))
+    if len(rows) == 0:
+        raise ValueError(f"no test records of event {event!r}")
+    n_all = len(rows)
+    rows = rows[thin_by_distance(test.meta["path_ep_distance_km"].to_numpy(float)[rows], SECTION_MAX_TRACES)]
+    panels = {f"generated, {m.replace('_', ' ')}": (res.first_samples[m][rows] if m in res.first_samples else None)
+              for m in ("with_source", "without_source")}
+    meta = test.meta.iloc[rows]
+    show = "Z" if "Z" in test.components else test.components[-1]
+    offset = time_after_origin_s(meta)
+    p, s, arrivals = _section_arrivals(meta, test.sampling_rate_hz, offset)
+    r0 = meta.iloc[0]
+    mtype = str(r0.get("source_magnitude_type", "") or "M")
+    shown = f"{len(rows)} of {n_all} records" if len(rows) < n_all else f"{n_all} records"
+    return plot_section_triptych(
+        test.waveforms[rows], panels, meta["path_ep_distance_km"].to_numpy(float), test.sampling_rate_hz,
+        test.components, show, labels=trace_labels(meta), valid=test.valid[rows],
+        real_units=meta["trace_units"].astype(str).tolist() if "trace_units" in meta else "m/s2",
+        generated_units=res.units, p_samples=p, s_samples=s, arrivals=arrivals, time_offset_s=offset,
+        overlay=overlay,
+        title=f"{res.name}: event {event} ({mtype} {float(r0['source_magnitude']):.1f}, depth "
+              f"{float(r0['source_depth_km']):.1f} km), {show} component, {shown}; generated: record 0 of each target")
+
+
+def _write_sections(res: EvalResult, test: TestSet, cfg: EvalConfig, folder: Path) -> list[str]:
+    """``folder/section_<event>.png`` (:func:`section_figure`, ``cfg.section_overlay``) for the
+    test events with >= 2 records, at most ``cfg.max_sections``, largest first."""
     folder.mkdir(parents=True, exist_ok=True)
-    ev = test.events
-    names = pd.Series(ev).value_counts()
-    names = names[names >= 2].index[: cfg.max_sections]
+    names = pd.Series(test.events).value_counts()
     files = []
-    for e in names:
-        rows = np.flatnonzero(ev == e)
-        panels = {f"generated, {m.replace('_', ' ')}": (res.first_samples[m][rows] if m in res.first_samples else None)
-                  for m in ("with_source", "without_source")}
-        m = test.meta.iloc[rows]
-        fig = plot_section_triptych(
-            test.waveforms[rows], panels, m["path_ep_distance_km"].to_numpy(float), test.sampling_rate_hz,
-            test.components, labels=m["station_code"].astype(str).tolist(), valid=test.valid[rows],
-            title=f"{res.name}: event {e}, M {float(m['source_magnitude'].iloc[0]):.1f}, Z component, each trace "
-                  "normalised to its peak; record 0 of each target")
-        p = folder / f"section_{e}.png"
-        fig.savefig(p, dpi=100)
-        plt.close(fig)
-        files.append(str(p))
+    for e in names[names >= 2].index[: cfg.max_sections]:
+        path = folder / f"section_{e}.png"
+        section_figure(res, test, e, cfg.section_overlay).savefig(path, dpi=100)
+        files.append(str(path))
     return files
 
 
