@@ -76,10 +76,10 @@ FULL_SCALE_COUNTS = (2**15 - 1, 2**23 - 1, 2**31 - 1)
 #: a channel reaches full scale when this many consecutive samples lie within 0.1 % of one
 CLIP_FULL_SCALE_RUN = 2
 #: a flat top: at least this many consecutive identical samples at the channel's extreme ...
-CLIP_FLAT_RUN = 10
+CLIP_FLAT_RUN = 5
 #: ... where the extreme is at least this many quanta (smallest step between sample values)
 #: from the median, so that quantisation of a weak signal is not a flat top
-CLIP_MIN_QUANTA = 1000
+CLIP_MIN_QUANTA = 10_000
 
 
 def _longest_run(mask: np.ndarray) -> int:
@@ -101,7 +101,8 @@ def clipping(x: np.ndarray, counts: bool) -> str:
     :data:`CLIP_FLAT_RUN` consecutive identical samples at the extreme (|x - median| >= 0.995 x
     its maximum), that extreme being at least :data:`CLIP_MIN_QUANTA` quanta from the median.
     A smooth peak of A quanta and period T sampled at fs stays within half a quantum for about
-    fs·T / (π √A) samples: under 10 for A >= 1000 and fs·T <= 1000 (10 s periods at 100 Hz).
+    fs·T / (π √A) samples: under 5 for A >= 10,000 and fs·T <= 1,500 (15 s periods at 100 Hz),
+    while a 4 Hz wave clipped at half its amplitude at 100 Hz is flat for 8 samples.
     """
     x = np.asarray(x, dtype=np.float64)
     if x.size < 2 or not np.all(np.isfinite(x)):
