@@ -288,6 +288,9 @@ def test_any_split_or_list_of_splits(sim_store):
     assert all(parse_splits(x) is None for x in ("all", "ALL", "", "none", None))
     with pytest.raises(ValueError, match="unknown split"):
         parse_splits("tset")
+    # the config equivalents
+    for value, want in ((None, None), ("all", None), ("test,dev", ("test", "dev")), (["test", "dev"], ("test", "dev"))):
+        assert parse_splits(C.from_dict(C.EvalConfig, {"split": value}).split) == want
     meta = Store(sim_store).metadata
     every = load_test_set(sim_store, "all")
     assert len(every) == len(meta) and every.splits is None

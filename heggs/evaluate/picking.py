@@ -597,8 +597,8 @@ def validate(
 ) -> list[dict]:
     """Score pickers against the analyst picks of the NCEDC demo set on seeded random crops.
 
-    Returns one dict per picker and phase with: median and mean |error| (s), signed median
-    error (s), pick rate, fraction of picks within 0.1 s and 0.5 s, number of records.
+    Returns one dict per picker and phase with: median, 95th percentile and mean |error| (s),
+    signed median error (s), pick rate, fraction of picks within 0.1 s and 0.5 s, number of records.
     """
     from .metrics import arrival_errors
 
