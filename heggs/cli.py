@@ -648,7 +648,8 @@ def _named_models(specs: tuple[str, ...]) -> list[tuple[str, str]]:
 @click.option("--stochastic/--no-stochastic", default=False, show_default=True,
               help="Add the stochastic point-source method (heggs simulate) as the physics baseline.")
 @click.option("--data", required=True, type=click.Path(exists=True, file_okay=False), help="Store with the test split.")
-@click.option("--split", default=None, help="Split to evaluate [test].")
+@click.option("--split", default=None,
+              help="Split(s) to evaluate: test, dev, train, a comma-separated list (test,dev) or 'all' [test].")
 @click.option("--out", required=True, type=click.Path(file_okay=False), help="Report folder.")
 @click.option("--config", "config_path", type=click.Path(exists=True, dir_okay=False), default=None,
               help="EvalConfig JSON (flags given here override it).")
@@ -656,9 +657,11 @@ def _named_models(specs: tuple[str, ...]) -> list[tuple[str, str]]:
               type=click.IntRange(min=1), default=None, help="Generated records per target and mode [3].")
 @click.option("--steps", type=int, default=None, help="Sampler steps (default: each model's).")
 @click.option("--max-targets", type=int, default=None, help="Cap on test targets, whole events [all].")
-@click.option("--picker", type=click.Choice(["eqtransformer", "phasenet", "classical"]), default=None,
-              help="Arrival picker for real and generated records [eqtransformer].")
+@click.option("--picker", type=click.Choice(["phasenet", "eqtransformer", "classical"]), default=None,
+              help="Arrival picker for real and generated records [phasenet] (docs/metrics.md).")
 @click.option("--picker-weights", default=None, help="SeisBench weights name (default: the picker's default).")
+@click.option("--force-picker", is_flag=True,
+              help="Use a picker the timing guard refuses (EQTransformer original_nonconservative snaps P to seconds).")
 @click.option("--gmpe", "gmpes", multiple=True, help="GMPE for the PGA residuals (repeatable) [BSSA14 ASK14 CB14 CY14].")
 @click.option("--vs30", type=float, default=None, help="Site Vs30 for the GMPEs, m/s [760].")
 @click.option("--n-boot", type=int, default=None, help="Bootstrap replicates over events [1000].")
@@ -669,7 +672,7 @@ def _named_models(specs: tuple[str, ...]) -> list[tuple[str, str]]:
 @click.option("--no-progress", is_flag=True, help=NO_PROGRESS_HELP)
 @click.option("--overwrite", is_flag=True, help="Write into an --out that is not an evaluation folder (never an input's).")
 def evaluate_cmd(models, stochastic, data, split, out, config_path, n_records, steps, max_targets, picker, picker_weights,
-                 gmpes, vs30, n_boot, seed, no_sweep, reuse, device, no_progress, overwrite) -> None:
+                 force_picker, gmpes, vs30, n_boot, seed, no_sweep, reuse, device, no_progress, overwrite) -> None:
     """Score generated records against the real test records, side by side for several models.
 
     \b
@@ -688,8 +691,16 @@ def evaluate_cmd(models, stochastic, data, split, out, config_path, n_records, s
     for key, value in overrides.items():
         if value is not None:
             setattr(cfg, key, value)
+    if force_picker:
+        cfg.picker_force = True
     if gmpes:
         cfg.gmpe_models = tuple(gmpes)
+    from .store import parse_splits
+
+    try:
+        parse_splits(cfg.split)
+    except ValueError as e:
+        raise click.BadParameter(str(e), param_hint="--split") from None
     if not models and not stochastic:
         raise click.UsageError("nothing to evaluate: give --model (repeatable) and/or --stochastic")
     named = _named_models(models)

@@ -546,7 +546,9 @@ class EvalConfig:
     and ``without_source`` (pure noise with the target condition).
     """
 
-    split: str = "test"
+    #: store split(s) of the targets: "test", a comma-separated list ("test,dev") or a list,
+    #: "all" (or None) for every record of the store
+    split: str | tuple[str, ...] | None = "test"
     #: generated records per target and mode
     n_records: int = 3
     modes: tuple[str, ...] = ("with_source", "without_source")
@@ -555,9 +557,14 @@ class EvalConfig:
     t_start: int | None = None
     #: cap on test targets, whole events taken in a seeded order (0 = all)
     max_targets: int = 0
-    #: "eqtransformer" (paper), "phasenet" or "classical"; weights: SeisBench name or default
-    picker: str = "eqtransformer"
+    #: "phasenet" (passes the sub-second shift test, docs/metrics.md), "eqtransformer" or
+    #: "classical"; weights: SeisBench name or default; force: use a picker the timing guard
+    #: refuses (EQTransformer "original_nonconservative" snaps P to whole seconds)
+    picker: str = "phasenet"
     picker_weights: str | None = None
+    picker_force: bool = False
+    #: clipped records (``trace_clipped``) in amplitude metrics (default: shape only, like counts)
+    amplitude_clipped: bool = False
     #: GMPEs for the PGA residuals (pygmm names or OpenQuake GSIM class names) and site Vs30
     gmpe_models: tuple[str, ...] = ("BSSA14", "ASK14", "CB14", "CY14")
     v_s30_m_s: float = 760.0

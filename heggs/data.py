@@ -27,7 +27,7 @@ key                       dtype / shape       meaning
 ``tgt_band_max_hz``
 ``c_src``, ``c_tgt``      float32 (11,)       normalised condition (:data:`FEATURE_NAMES` order)
 ``same``                  bool ()             the source IS the target record
-``src_physical``,         bool ()             ``trace_units == "m/s2"`` (False when no column)
+``src_physical``,         bool ()             ``trace_units == "m/s2"`` and not ``trace_clipped``
 ``tgt_physical``
 ``src_index``,            int64 ()            row in the store's metadata
 ``tgt_index``
@@ -57,11 +57,9 @@ from .condition import (
     condition_features,
     condition_vector,
 )
-from .store import UNITS_PHYSICAL, Store, assign_splits
+from .store import SPLITS, UNITS_PHYSICAL, Store, assign_splits
 
-# --- splits ----------------------------------------------------------------------------------
-
-SPLITS = ("train", "dev", "test")
+# --- splits (labels: heggs.store.SPLITS) ------------------------------------------------------
 
 
 def event_split(
@@ -177,7 +175,7 @@ class PairDataset(torch.utils.data.Dataset):
     p_same : probability that the source is the target itself (always so when the event has no
         other station in the split).
     seed : base seed of the source draws and of ``noise_seed``.
-    physical_only : keep only records in physical units (``trace_units == "m/s2"``).
+    physical_only : keep only records in physical units (``trace_units == "m/s2"``), not clipped.
     min_stations : keep only events with at least this many stations in the (filtered) split.
     components : component order of the returned waveforms; the stored order (per row
         ``trace_component_order`` or the file's ``component_order``) is permuted to it.
@@ -237,7 +235,10 @@ class PairDataset(torch.utils.data.Dataset):
         self._perm = {o: self._permutation(o) for o in set(orders)}
         self._orders = orders
         self._units = meta["trace_units"].astype(str).to_numpy() if "trace_units" in meta.columns else np.full(n, "")
-        self._physical = self._units == UNITS_PHYSICAL
+        # clipped records (ingest's trace_clipped) are shape only, like counts: no amplitude loss terms
+        clipped = meta["trace_clipped"].astype(str).str.lower().isin(("true", "1")).to_numpy() \
+            if "trace_clipped" in meta.columns else np.zeros(n, bool)
+        self._physical = (self._units == UNITS_PHYSICAL) & ~clipped
         default_sr = float(fmt.get("sampling_rate", np.nan))
         if "trace_sampling_rate_hz" in meta.columns:
             sr = pd.to_numeric(meta["trace_sampling_rate_hz"], errors="coerce")

@@ -61,6 +61,7 @@ COLUMNS: tuple[str, ...] = (
     "trace_npts",
     "trace_component_order",
     "trace_units",
+    "trace_clipped",
     "trace_P_arrival_sample",
     "trace_S_arrival_sample",
     "trace_arrivals_source",
@@ -214,6 +215,8 @@ class StoreWriter:
             raise
         self._h5.close()
         meta = pd.DataFrame(self._rows)
+        if len(meta) and "trace_clipped" not in meta.columns:
+            meta["trace_clipped"] = False  # writers that cannot clip (the simulator) leave it out
         cols = [c for c in COLUMNS if c in meta.columns] + [c for c in meta.columns if c not in COLUMNS]
         meta = meta.reindex(columns=cols)
         meta.to_csv(self._tmp / "metadata.csv", index=False)
@@ -250,6 +253,26 @@ class StoreWriter:
             self.abort()
 
 
+#: the split labels of a store's ``split`` column
+SPLITS = ("train", "dev", "test")
+
+
+def parse_splits(split: str | Iterable[str] | None) -> tuple[str, ...] | None:
+    """The splits a command covers: ``"test"`` -> ("test",); ``"test,dev"`` or ["test", "dev"]
+    -> ("test", "dev"); ``"all"``, ``"none"``, ``""`` or None -> None (every record of the
+    store). Unknown names raise ``ValueError``."""
+    if split is None:
+        return None
+    names = [x.strip().lower() for x in (split.split(",") if isinstance(split, str) else split)]
+    names = [x for x in names if x]
+    if not names or names in (["all"], ["none"]):
+        return None
+    bad = [x for x in names if x not in SPLITS]
+    if bad:
+        raise ValueError(f"unknown split(s) {bad}: give one of {SPLITS}, a comma-separated list of them, or 'all'")
+    return tuple(dict.fromkeys(names))
+
+
 def assign_splits(
     source_ids: Iterable[str], fractions: tuple[float, float, float] = (0.8, 0.0, 0.2), seed: int = 0
 ) -> np.ndarray:
@@ -267,7 +290,7 @@ def assign_splits(
     if f.shape != (3,) or np.any(f < 0) or not np.isclose(f.sum(), 1.0):
         raise ValueError(f"split fractions must be three non-negative numbers summing to 1, got {fractions}")
     edges = np.cumsum(f)
-    labels = np.array(["train", "dev", "test"], dtype=object)
+    labels = np.array(SPLITS, dtype=object)
     out = []
     cache: dict[str, str] = {}
     for sid in source_ids:

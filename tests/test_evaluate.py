@@ -278,3 +278,89 @@ def test_paired_source_effect_sees_a_known_improvement():
     assert not e["s_abs_err_s"]["better"] and not e["s_abs_err_s"]["worse"]
     assert e["spec_mse"]["estimate"] == 0
     assert paired_source_effect(base.assign(mode="without_source"), cfg) == {}
+
+
+def test_any_split_or_list_of_splits(sim_store):
+    from heggs.store import parse_splits
+
+    assert parse_splits("test") == ("test",) and parse_splits(" test, dev ") == ("test", "dev")
+    assert parse_splits(["dev", "test", "dev"]) == ("dev", "test")
+    assert all(parse_splits(x) is None for x in ("all", "ALL", "", "none", None))
+    with pytest.raises(ValueError, match="unknown split"):
+        parse_splits("tset")
+    # the config equivalents
+    for value, want in ((None, None), ("all", None), ("test,dev", ("test", "dev")), (["test", "dev"], ("test", "dev"))):
+        assert parse_splits(C.from_dict(C.EvalConfig, {"split": value}).split) == want
+    meta = Store(sim_store).metadata
+    every = load_test_set(sim_store, "all")
+    assert len(every) == len(meta) and every.splits is None
+    assert sorted(every.rows) == list(range(len(meta)))
+    both = load_test_set(sim_store, "train,test")
+    np.testing.assert_array_equal(both.rows, every.rows)
+    test = load_test_set(sim_store, "test")
+    listed = load_test_set(sim_store, "test,dev")  # no dev events: the test records
+    np.testing.assert_array_equal(listed.rows, test.rows)
+    assert listed.splits == ("test", "dev")
+    # sources stay other stations of the same event (hence of the same split)
+    ev = every.meta["source_id"].to_numpy()
+    src = every.source
+    assert (src >= 0).all() and (ev[src] == ev).all()
+    assert (every.meta["station_code"].to_numpy()[src] != every.meta["station_code"].to_numpy()).all()
+    with pytest.raises(ValueError, match="unknown split"):
+        load_test_set(sim_store, "validation")
+
+
+def test_in_range_flags_warning_and_picker_error_in_the_report(sim_store, tmp_path):
+    from heggs.evaluate.run import evaluate
+
+    meta = load_test_set(sim_store, "test").meta
+    mags = np.sort(meta["source_magnitude"].unique())
+    lo = float(mags[len(mags) // 2])  # the lower half of the events lies outside
+    gen = Oracle()
+    gen.training_ranges = {"magnitude": [lo, 9.0], "distance_km": [0.0, 1000.0]}
+    report = evaluate([gen], sim_store, _cfg(modes=("without_source",)), tmp_path / "e", progress=False, sweep=False)
+    rows = pd.read_csv(tmp_path / "e" / "oracle" / "rows.csv", keep_default_na=False)
+    outside = rows["magnitude"].to_numpy(float) < lo
+    np.testing.assert_array_equal(rows["in_training_range"].to_numpy(bool), ~outside)
+    assert set(rows.loc[outside, "out_of_training_range"]) == {"magnitude"}
+    assert set(rows.loc[~outside, "out_of_training_range"]) == {""}
+    n_out = int(rows.loc[outside, "target"].nunique())
+    assert n_out > 0
+    text = report.read_text()
+    assert (f"{n_out} of {rows['target'].nunique()} targets lie outside the training ranges of model oracle: "
+            f"magnitude {n_out} ([{lo:.3g}, 9])") in text
+    summ = json.loads((tmp_path / "e" / "oracle" / "summary.json").read_text())
+    assert summ["training_ranges"]["n_outside"] == n_out and summ["training_ranges"]["by_key"] == {"magnitude": n_out}
+    # the picker's own error on the real records against the exact arrivals, next to the P/S figures
+    err = rows["p_real_s"] - rows["p_store_s"]
+    np.testing.assert_allclose(rows["p_err_real_store_s"], err, equal_nan=True)
+    s = summ["modes"]["without_source"]
+    assert s["p_mae_real_store_s"]["estimate"] == pytest.approx(np.nanmean(np.abs(err)))
+    assert "picker on real vs store" in text and "Picker `classical` passes the sub-second shift test" in text
+    assert "Its own error on the real targets against the store's arrivals (simulated" in text
+
+
+def test_evaluate_refuses_a_snapping_picker(sim_store, tmp_path):
+    from heggs.cli import main
+
+    args = ["evaluate", "--stochastic", "--data", str(sim_store), "--out", str(tmp_path / "e"), "--picker",
+            "eqtransformer", "--picker-weights", "original_nonconservative", "--no-sweep", "--no-progress"]
+    r = CliRunner().invoke(main, args)
+    assert r.exit_code == 1 and "snaps P picks to whole seconds" in r.output and "--force-picker" in r.output
+    r = CliRunner().invoke(main, ["evaluate", "--stochastic", "--data", str(sim_store), "--out", str(tmp_path / "e"),
+                                  "--split", "tset"])
+    assert r.exit_code == 2 and "unknown split" in r.output and "--split" in r.output
+
+
+def test_evaluate_cli_split_all(sim_store, tmp_path):
+    from heggs.cli import main
+
+    out = tmp_path / "e"
+    r = CliRunner().invoke(main, ["evaluate", "--stochastic", "--data", str(sim_store), "--out", str(out), "--split",
+                                  "all", "--picker", "classical", "-n", "1", "--n-boot", "50", "--no-sweep",
+                                  "--gmpe", "BSSA14", "--no-progress"])
+    assert r.exit_code == 0, r.output
+    rows = pd.read_csv(out / "stochastic" / "rows.csv")
+    assert rows["target"].nunique() == len(Store(sim_store))
+    assert rows["in_training_range"].all()  # the stochastic method has no training ranges
+    assert "split `all`" in (out / "report.md").read_text()

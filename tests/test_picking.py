@@ -68,11 +68,11 @@ def test_ncedc_loader_and_crops(ncedc):
 @pytest.mark.slow
 def test_eqtransformer_against_analyst_picks(ncedc, seisbench_cache):
     crops, tp, ts, _ = ncedc
-    picks = picking.pick_arrivals(crops, FS, picker="eqtransformer")
+    picks = picking.pick_arrivals(crops, FS, picker="eqtransformer")  # conservative weights: fewer picks
     p = arrival_errors(picks.p, tp)
     s = arrival_errors(picks.s, ts)
     print(f"EQT P: median {p.median:.3f} s, rate {p.pick_rate_generated:.2f}; S: median {s.median:.3f} s, rate {s.pick_rate_generated:.2f}")
-    assert p.median <= 0.1 and p.pick_rate_generated >= 0.9
+    assert p.median <= 0.1 and p.pick_rate_generated >= 0.75  # 23 of these 30; 86-88 % on the full set
     assert s.median <= 0.2 and s.pick_rate_generated >= 0.8
 
 
@@ -128,3 +128,69 @@ def test_short_and_resampled_records_are_handled(ncedc, seisbench_cache):
     picks50 = picking.pick_arrivals(half, 50.0)
     np.testing.assert_allclose(picks50.p, 10.0, atol=0.2)
 
+
+
+# ----------------------------------------------------------------------------- timing (shift test)
+
+N_SHIFT = 40  # records of the shift test, as in picking.SHIFT_TEST_RESULTS
+
+
+@pytest.mark.parametrize("picker,weights", [
+    ("phasenet", "original"), ("classical", None),
+    pytest.param("eqtransformer", "original", marks=pytest.mark.slow),  # the default EQTransformer weights
+    pytest.param("eqtransformer", "original_nonconservative", marks=pytest.mark.slow),
+])
+def test_picks_follow_subsecond_shifts(ncedc, seisbench_cache, picker, weights):
+    """Whole real records shifted by 0.05-0.95 s (their own pre-event noise shifted in) move the P
+    and S picks by the shift: median |deviation| <= 0.02 s and >= 90 % within 0.05 s for a picker
+    precise to the sample. Every picker `heggs evaluate --picker` offers is measured; the
+    outcome must be the one recorded in SHIFT_TEST_RESULTS (which the timing guard uses)."""
+    waves, itp = ncedc[3]
+    sel = np.random.default_rng(0).permutation(len(itp))[:N_SHIFT]
+    res = picking.shift_test(waves[sel], itp[sel], FS, picker, weights)
+    p, s = res.stats("P"), res.stats("S")
+    print(picker, weights, p, s)
+    assert res.shifts_s.min() >= 0.05 and res.shifts_s.max() <= 0.95 and np.std(res.shifts_s) > 0.2
+    known = picking.SHIFT_TEST_RESULTS[(picker, weights)]
+    assert res.passes == known["passes"]
+    assert p["median_abs_s"] == pytest.approx(known["p_median_s"], abs=0.006)
+    assert p["within"] == pytest.approx(known["p_within"], abs=0.03)
+    assert s["within"] == pytest.approx(known["s_within"], abs=0.03)
+    if res.passes:
+        for st in (p, s):
+            assert st["n"] >= 0.85 * N_SHIFT and st["median_abs_s"] <= 0.02 and st["within"] >= 0.9
+
+
+def test_default_picker_passes_and_the_guard_refuses_snapping_weights(seisbench_cache):
+    import warnings
+
+    from heggs.config import EvalConfig
+
+    assert EvalConfig().picker == picking.DEFAULT_PICKER == "phasenet"
+    assert picking.SHIFT_TEST_RESULTS[(picking.DEFAULT_PICKER, picking.DEFAULT_WEIGHTS["phasenet"])]["passes"]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert picking.check_picker_timing("phasenet") is True
+        assert picking.check_picker_timing("classical") is True
+    with pytest.raises(ValueError, match="snaps P picks to whole seconds"):
+        picking.check_picker_timing("eqtransformer", "original_nonconservative")
+    with pytest.warns(UserWarning, match="forced"):
+        assert picking.check_picker_timing("eqtransformer", "original_nonconservative", force=True) is False
+    with pytest.warns(UserWarning, match="fails the sub-second shift test"):
+        assert picking.check_picker_timing("eqtransformer") is False  # conservative EQT jitters by ±0.05 s
+
+
+def test_guard_shift_tests_unrecorded_weights_on_synthetic_records(seisbench_cache, monkeypatch):
+    """Weights without a recorded shift test are tested once per process on synthetic events."""
+    import warnings
+
+    waves, itp = picking.synthetic_events(4)
+    assert waves.shape == (4, 3, 9000) and np.all((itp >= 2000) & (itp <= 5000))
+    monkeypatch.setattr(picking, "SHIFT_TEST_RESULTS", {})
+    picking._synthetic_shift_test.cache_clear()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert picking.check_picker_timing("classical") is True
+    assert picking._synthetic_shift_test.cache_info().currsize == 1
+    picking.check_picker_timing("classical")
+    assert picking._synthetic_shift_test.cache_info().hits == 1

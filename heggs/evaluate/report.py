@@ -20,7 +20,7 @@ import pandas as pd
 from ..config import EvalConfig, to_dict
 from .scoring import TestSet, real_gmpe_residuals
 
-__all__ = ["write_report", "summary_table", "onset_and_variance_sections", "plot_section_triptych",
+__all__ = ["write_report", "range_warning", "summary_table", "onset_and_variance_sections", "plot_section_triptych",
            "SECTION_MAX_TRACES", "plot_metric_bars", "plot_curves", "plot_pga_distance", "plot_sweeps"]
 
 #: the columns of the side-by-side table: (summary key, header, number format)
@@ -28,6 +28,8 @@ TABLE = (
     ("p_mae_s", "P MAE (s)", "{:.2f}"), ("p_pick_rate", "P picked", "{:.0%}"),
     ("s_mae_s", "S MAE (s)", "{:.2f}"), ("s_pick_rate", "S picked", "{:.0%}"),
     ("p_mae_store_s", "P MAE vs store (s)", "{:.2f}"), ("s_mae_store_s", "S MAE vs store (s)", "{:.2f}"),
+    ("p_mae_real_store_s", "P picker on real vs store (s)", "{:.2f}"),
+    ("s_mae_real_store_s", "S picker on real vs store (s)", "{:.2f}"),
     ("env_corr", "env. corr", "{:.3f}"), ("snr_db", "SNR (dB)", "{:.2f}"), ("psnr_db", "PSNR (dB)", "{:.1f}"),
     ("spec_mse", "spec. MSE", "{:.3f}"), ("ln_pga", "ln PGA res.", "{:+.2f}"), ("ln_pgv", "ln PGV res.", "{:+.2f}"),
 )
@@ -253,16 +255,54 @@ def _arrival_sources(meta: pd.DataFrame) -> str:
     return ", ".join(f"{k} {v}" for k, v in meta["trace_arrivals_source"].fillna("unknown").value_counts().items())
 
 
+def range_warning(name: str, rs: dict[str, Any]) -> str:
+    """'12 of 14 targets lie outside the training ranges of model X: magnitude 12 ([3.2, 7.1]), …'."""
+    parts = [f"{k} {n} ([{rs['ranges'][k][0]:.3g}, {rs['ranges'][k][1]:.3g}])" if k in rs.get("ranges", {}) else f"{k} {n}"
+             for k, n in sorted(rs.get("by_key", {}).items(), key=lambda kv: -kv[1])]
+    return (f"{rs['n_outside']} of {rs['n_targets']} targets lie outside the training ranges of model {name}: "
+            + ", ".join(parts) + " (rows.csv: in_training_range, out_of_training_range)")
+
+
+def _picker_text(cfg: EvalConfig, picker_self: dict[str, dict] | None, arrivals: str) -> list[str]:
+    """The picker paragraph: its shift test (docs/metrics.md) and its own error on the real targets."""
+    from .picking import DEFAULT_WEIGHTS, SHIFT_TEST_RESULTS
+
+    key = cfg.picker.lower()
+    w = None if key == "classical" else (cfg.picker_weights or DEFAULT_WEIGHTS.get(key))
+    known = SHIFT_TEST_RESULTS.get((key, w))
+    verdict = ("passes the sub-second shift test" if known and known["passes"] else
+               "FAILS the sub-second shift test: its P/S errors are not precise to the sample" if known else
+               "has no recorded shift test (checked on synthetic records at run time)")
+    lines = [f"Picker `{key}`" + (f" (weights `{w}`)" if w else "") + f" {verdict} (docs/metrics.md)."]
+    if picker_self:
+        cells = []
+        for ph in "PS":
+            e = picker_self.get(ph, {})
+            if e.get("n"):
+                cells.append(f"{ph}: MAE {e['mae_s']:.3f} s, median {e['median_abs_s']:.3f} s, 95th percentile "
+                             f"{e['p95_abs_s']:.2f} s, picked {e['pick_rate']:.0%} of {e['n']}")
+        if cells:
+            lines[0] += (f" Its own error on the real targets against the store's arrivals ({arrivals}): "
+                         + "; ".join(cells) + ". Column 'picker on real vs store' gives it per model and mode, "
+                         "next to the generated records' errors.")
+    return lines
+
+
 def write_report(summaries: dict[str, dict], test: TestSet, cfg: EvalConfig, out: Path, figures: dict[str, str],
-                 seconds: float, store_path: Path) -> Path:
-    """The Markdown report: test set, side-by-side tables with CIs, GMPE residuals, sweep, figures."""
+                 seconds: float, store_path: Path, picker_self: dict[str, dict] | None = None) -> Path:
+    """The Markdown report: test set, side-by-side tables with CIs, GMPE residuals, sweep, figures.
+
+    picker_self : the picker's own error on the real targets
+    (:func:`heggs.evaluate.scoring.picker_error`), stated next to the P/S figures."""
     meta = test.meta
     n_phys = int(test.physical.sum())
+    n_clip = int(test.clipped.sum()) if test.clipped is not None else 0
     types = meta.get("source_magnitude_type", pd.Series("", index=meta.index)).fillna("unknown").astype(str).value_counts()
     lines = [
         "# HEGGS evaluation report", "",
-        f"Store `{store_path}`, split `{cfg.split}`: {len(test)} target records of {meta['source_id'].nunique()} "
-        f"events ({n_phys} in m/s², {len(test) - n_phys} in counts: shape metrics only), "
+        f"Store `{store_path}`, split `{','.join(test.splits) if test.splits else 'all'}`: {len(test)} target "
+        f"records of {meta['source_id'].nunique()} events ({n_phys} in m/s² and unclipped, {len(test) - n_phys} "
+        f"in counts or clipped ({n_clip} clipped): shape metrics only), "
         f"{int((test.source >= 0).sum())} with a source record of the same event. "
         f"{cfg.n_records} generated records per target and mode; sampler steps "
         f"{cfg.steps or 'model default'}; picker `{cfg.picker}` ({cfg.picker_weights or 'default weights'}) on "
@@ -270,6 +310,13 @@ def write_report(summaries: dict[str, dict], test: TestSet, cfg: EvalConfig, out
         + ", ".join(f"{k} {v}" for k, v in types.items()) + " (all used as Mw proxies for the GMPEs). "
         f"Every number is the mean over rows; [low, high] is the {cfg.level:.0%} percentile bootstrap interval "
         f"over events ({cfg.n_boot} replicates). Definitions: docs/metrics.md. Run time {seconds:.0f} s.", "",
+    ]
+    warn = [range_warning(name, s["training_ranges"]) for name, s in summaries.items()
+            if (s.get("training_ranges") or {}).get("n_outside")]
+    if warn:
+        lines += ["**Warning: targets outside the training ranges.** " + " ".join(w + "." for w in warn), ""]
+    lines += _picker_text(cfg, picker_self, _arrival_sources(meta)) + [""]
+    lines += [
         "## Side by side", "",
         "| model | mode | targets / events | " + " | ".join(h for _, h, _ in TABLE) + " |",
         "|---|---|---|" + "---|" * len(TABLE),
@@ -280,7 +327,8 @@ def write_report(summaries: dict[str, dict], test: TestSet, cfg: EvalConfig, out
             lines.append(f"| {name} | {mode.replace('_', ' ')} | {m['n_targets']} / {m['n_events']} | " + " | ".join(cells) + " |")
     lines += ["", "P/S MAE: the picker on generated vs the picker on the real record (the paper's metric); "
               "'vs store': the generated pick against the store's arrival (exact in a simulated store, "
-              f"{_arrival_sources(meta)} here).", "", "Amplitude metrics (ln residuals of PGA, PGV; SNR/PSNR on absolute values) use only targets in "
+              f"{_arrival_sources(meta)} here); 'picker on real vs store': the picker's own error, its pick on the "
+              "real record against the store's arrival (a floor for the other two).", "", "Amplitude metrics (ln residuals of PGA, PGV; SNR/PSNR on absolute values) use only targets in "
               "m/s² and generators with physical output; 'n/a' where none. SNR/PSNR/spectrogram MSE of counts "
               "targets compare records divided by their own RMS.", ""]
     if n_phys:

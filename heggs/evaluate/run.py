@@ -41,6 +41,7 @@ from .report import (
     plot_pga_distance,
     plot_section_triptych,
     plot_sweeps,
+    range_warning,
     summary_table,
     write_report,
 )
@@ -54,6 +55,7 @@ from .scoring import (
     evaluate_generator,
     load_test_set,
     paired_source_effect,
+    picker_error,
     real_picks,
     summarize,
 )
@@ -187,7 +189,10 @@ def evaluate(generators: Sequence[Generator], store: Store | str | Path, cfg: Ev
 def _evaluate(generators: Sequence[Generator], store: Store | str | Path, cfg: EvalConfig, out: Path,
               reuse: bool, progress: bool, sweep: bool) -> Path:
     """:func:`evaluate` once ``out`` is claimed."""
+    from .picking import check_picker_timing
+
     t0 = time.time()
+    check_picker_timing(cfg.picker, cfg.picker_weights, cfg.picker_force)  # refuses pickers that snap P
     store = store if isinstance(store, Store) else Store(store)
     test = load_test_set(store, cfg.split, cfg.max_targets, cfg.seed)
     # results are reused only when they were computed on this store's content (moved is fine)
@@ -236,6 +241,7 @@ def _evaluate(generators: Sequence[Generator], store: Store | str | Path, cfg: E
             np.savez_compressed(folder / "spectral_ratios.npz", fas=fas, psa=psa, fas_freqs_hz=FAS_FREQS_HZ,
                                 psa_periods_s=PSA_PERIODS_S)
             summary = {"name": gen.name, "units": gen.units, "uses_source": gen.uses_source, "store": identity,
+                       "training_ranges": _range_summary(rows, getattr(gen, "training_ranges", None)),
                        "modes": summarize(rows, cfg), "source_effect": paired_source_effect(rows, cfg),
                        "sections": _write_sections(res, test, cfg, folder / "sections")}
             if sweep and gen.units == UNITS_PHYSICAL:
@@ -252,6 +258,9 @@ def _evaluate(generators: Sequence[Generator], store: Store | str | Path, cfg: E
             (folder / "summary.json").write_text(json.dumps(summary, indent=2, default=json_default) + "\n")
         summaries[gen.name] = summary
         rows_all[gen.name] = rows
+        rs = summary.get("training_ranges") or {}
+        if rs.get("n_outside"):
+            print(f"heggs evaluate: warning: {range_warning(gen.name, rs)}", flush=True)
         ev = rows["source_id"].astype(str).to_numpy()
         for mode in rows["mode"].unique():
             sel = (rows["mode"] == mode).to_numpy()
@@ -280,8 +289,23 @@ def _evaluate(generators: Sequence[Generator], store: Store | str | Path, cfg: E
         figures["sweep"] = "sweep.png"
     table = summary_table(summaries)
     table.to_csv(out / "summary.csv", index=False)
-    report = write_report(summaries, test, cfg, out, figures, time.time() - t0, store.path)
+    report = write_report(summaries, test, cfg, out, figures, time.time() - t0, store.path,
+                          picker_self=picker_error(test, picks))
     return report
+
+
+def _range_summary(rows: pd.DataFrame, ranges: dict | None) -> dict[str, Any]:
+    """How many targets of ``rows`` lie outside the generator's training ranges, in all and per
+    condition (``{"ranges", "n_targets", "n_outside", "by_key"}``; empty ranges: none known)."""
+    per = rows.drop_duplicates("target")
+    keys = per["out_of_training_range"].fillna("").astype(str) if "out_of_training_range" in per else pd.Series("", index=per.index)
+    by_key: dict[str, int] = {}
+    for k in keys:
+        for key in filter(None, k.split(";")):
+            by_key[key] = by_key.get(key, 0) + 1
+    return {"ranges": dict(ranges or {}), "n_targets": int(len(per)), "n_outside": int((keys != "").sum()),
+            "by_key": by_key}
+
 
 
 def _sweep_dict(s: Any, test: TestSet, target: int) -> dict[str, Any]:

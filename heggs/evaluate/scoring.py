@@ -16,7 +16,9 @@ Fairness rules (the same for every generator):
 - the generated record is compared only inside the real record's valid range (outside it is
   zeroed, like the real record's padding) and low-passed at the real record's band edge;
 - amplitude metrics (SNR/PSNR on absolute values, PGA, PGV, Arias, GMPE residuals, spectral
-  ratios) need a real record in m/s² AND a generator with physical output; otherwise the row's
+  ratios) need a real record in m/s² that is not clipped (``trace_clipped``, docs/ingest.md;
+  ``EvalConfig.amplitude_clipped`` lets clipped records in) AND a generator with physical
+  output; otherwise the row's
   ``amplitude`` flag is False, SNR/PSNR/spectrogram MSE are computed on records divided by
   their own RMS (shape only) and the amplitude columns are NaN;
 - a generator that cannot use a source (the stochastic method, condition-only LDMs) is scored
@@ -47,7 +49,7 @@ from .metrics import (
     pgv,
 )
 from .spectra import fourier_amplitude_spectrum, konno_ohmachi, rotd
-from ..store import UNITS_PHYSICAL, Store
+from ..store import UNITS_PHYSICAL, Store, parse_splits
 
 __all__ = [
     "MODES",
@@ -58,7 +60,9 @@ __all__ = [
     "ModelGenerator",
     "StochasticGenerator",
     "load_test_set",
+    "training_range_flags",
     "record_metrics",
+    "picker_error",
     "evaluate_generator",
     "summarize",
     "curve_summary",
@@ -102,7 +106,9 @@ class TestSet:
     valid : (n, 2) int valid ``[start, end)`` samples;  band_max_hz : (n,) Hz
     source : (n,) int row (in this test set) of each target's source record, -1 = no other
         station of the event in the split
-    physical : (n,) bool real record in m/s²;  components, sampling_rate_hz : of the store
+    physical : (n,) bool real record usable for amplitude metrics: in m/s² and not clipped
+    components, sampling_rate_hz : of the store;  clipped : (n,) bool ``trace_clipped``
+    splits : the store splits the targets come from (None: every record)
     """
 
     store: Store
@@ -115,6 +121,8 @@ class TestSet:
     physical: np.ndarray
     components: str
     sampling_rate_hz: float
+    clipped: np.ndarray | None = None
+    splits: tuple[str, ...] | None = ("test",)
 
     def __len__(self) -> int:
         return len(self.rows)
@@ -139,24 +147,35 @@ class TestSet:
                             components=self.components)
 
 
-def load_test_set(store: Store | str | Path, split: str = "test", max_targets: int = 0, seed: int = 0,
-                  components: str = "ENZ") -> TestSet:
-    """Targets of ``split`` with a finite condition, their waveforms and one source each.
+def load_test_set(store: Store | str | Path, split: str | Sequence[str] | None = "test", max_targets: int = 0,
+                  seed: int = 0, components: str = "ENZ") -> TestSet:
+    """Targets of ``split`` (see :func:`heggs.store.parse_splits`: one split, a list, or "all") with a
+    finite condition, their waveforms and one source each.
 
-    The source of a target is another station of the same event in the split, drawn with a
-    generator seeded by (seed, target) — the same for every model. ``max_targets`` keeps whole
-    events, in a seeded order, until the cap is reached.
+    The source of a target is another station of the same event (splits are by event, so it
+    lies in the same split), drawn with a generator seeded by (seed, target) — the same for
+    every model. ``max_targets`` keeps whole events, in a seeded order, until the cap is reached.
     """
-    from ..data import PairDataset
+    from ..data import ConditionNormalizer, PairDataset, condition_features, event_split
 
     store = store if isinstance(store, Store) else Store(store)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # normaliser fit messages; conditions are recomputed per model
-        ds = PairDataset(store, split, p_same=0.0, seed=seed, components=components)
-    if len(ds) == 0:
-        raise ValueError(f"{store.path}: no target records in split {split!r}")
-    targets = ds.target_indices
+    splits = parse_splits(split)
     meta_all = store.metadata
+    raw = condition_features(meta_all)
+    finite = np.all(np.isfinite(raw), axis=1)
+    # conditions are recomputed per model with its own normaliser: this one only lets a store
+    # without a train split (a held-out store) load
+    norm = ConditionNormalizer.fit(raw[finite], fit_split="all") if finite.any() else None
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        ds = PairDataset(store, splits[0] if splits and len(splits) == 1 else None, normalizer=norm, p_same=0.0,
+                         seed=seed, components=components)
+    targets = ds.target_indices
+    if splits is not None and len(splits) > 1:
+        labels = event_split(meta_all).to_numpy()
+        targets = targets[np.isin(labels[targets], splits)]
+    if len(targets) == 0:
+        raise ValueError(f"{store.path}: no target records in split {','.join(splits) if splits else 'all'!s}")
     if max_targets and len(targets) > max_targets:
         ev = meta_all["source_id"].astype(str).to_numpy()[targets]
         order = sorted(set(ev), key=lambda e: _seed(seed, "event-order", e))
@@ -174,6 +193,8 @@ def load_test_set(store: Store | str | Path, split: str = "test", max_targets: i
     source = np.array([position.get(int(it["src_index"]), -1) if not bool(it["same"]) else -1 for it in items])
     meta = meta_all.iloc[targets].reset_index(drop=True)
     physical = (meta["trace_units"].astype(str) == UNITS_PHYSICAL).to_numpy() if "trace_units" in meta else np.zeros(len(meta), bool)
+    clipped = meta["trace_clipped"].astype(str).str.lower().isin(("true", "1")).to_numpy() \
+        if "trace_clipped" in meta else np.zeros(len(meta), bool)
     sr = float(pd.to_numeric(meta["trace_sampling_rate_hz"], errors="coerce").iloc[0]) if "trace_sampling_rate_hz" in meta \
         else float(store.data_format["sampling_rate"])
     return TestSet(
@@ -181,8 +202,37 @@ def load_test_set(store: Store | str | Path, split: str = "test", max_targets: i
         waveforms=np.stack([it["tgt"].numpy() for it in items]),
         valid=np.stack([it["tgt_valid"].numpy() for it in items]),
         band_max_hz=np.array([float(it["tgt_band_max_hz"]) for it in items]),
-        source=source, physical=physical, components=components, sampling_rate_hz=sr,
+        source=source, physical=physical & ~clipped, components=components, sampling_rate_hz=sr,
+        clipped=clipped, splits=splits,
     )
+
+
+#: condition of a target -> (metadata column, key of a model's ``training_ranges``)
+_RANGE_COLUMNS = (("source_magnitude", "magnitude"), ("path_ep_distance_km", "distance_km"),
+                  ("source_depth_km", "depth_km"), ("source_latitude_deg", "latitude"),
+                  ("source_longitude_deg", "longitude"))
+
+
+def training_range_flags(meta: pd.DataFrame, ranges: dict[str, Any] | None) -> tuple[np.ndarray, np.ndarray]:
+    """Whether each target lies inside a model's training ranges (``info["training_ranges"]``,
+    the same keys as :func:`heggs.scenario.check_training_ranges`).
+
+    meta : (n rows) store metadata;  ranges : ``{key: [min, max]}`` or None (no ranges: every
+    target counts as inside). Returns in_range (n,) bool and out_of_range (n,) str, the keys
+    outside joined by ";" ("" when inside).
+    """
+    n = len(meta)
+    out = [[] for _ in range(n)]
+    for col, key in _RANGE_COLUMNS:
+        lim = (ranges or {}).get(key)
+        if lim is None or col not in meta:
+            continue
+        v = pd.to_numeric(meta[col], errors="coerce").to_numpy(float)
+        lo, hi = float(lim[0]), float(lim[1])
+        for i in np.flatnonzero(np.isfinite(v) & ((v < lo) | (v > hi))):
+            out[i].append(key)
+    text = np.array([";".join(k) for k in out], dtype=object)
+    return text == "", text
 
 
 # ----------------------------------------------------------------------------- generators
@@ -217,6 +267,8 @@ class ModelGenerator:
     def __init__(self, model, name: str):
         self.model, self.name = model, name
         self.units = model.units
+        #: ``{key: [min, max]}`` of the model's training data (rows.csv ``in_training_range``)
+        self.training_ranges = dict(getattr(model, "training_ranges", None) or {})
         self.band_max_hz = None
         self.hop_length = int(model.net.cfg.hop_length)
         p_same = float(((model.info.get("train_config") or {}).get("p_same", 0.2)))
@@ -503,6 +555,31 @@ def real_picks(test: TestSet, cfg: EvalConfig) -> tuple[np.ndarray, np.ndarray]:
     return p.p, p.s
 
 
+def picker_error(test: TestSet, picks_real: tuple[np.ndarray, np.ndarray]) -> dict[str, dict[str, float]]:
+    """The picker's own error on the real targets: its picks against the store's arrivals
+    (``trace_P/S_arrival_sample``: exact in a simulated store, analyst picks or TauP otherwise).
+
+    Returns ``{"P": {mae_s, median_abs_s, p95_abs_s, median_signed_s, pick_rate, n}, "S": ...}``
+    (n: targets with a store arrival; the errors over those also picked).
+    """
+    out = {}
+    fs = test.sampling_rate_hz
+    for ph, got in zip("PS", picks_real):
+        col = f"trace_{ph}_arrival_sample"
+        t = pd.to_numeric(test.meta[col], errors="coerce").to_numpy(float) / fs if col in test.meta \
+            else np.full(len(test), np.nan)
+        have = np.isfinite(t)
+        err = np.asarray(got, dtype=float) - t
+        ok = np.isfinite(err)
+        a = np.abs(err[ok])
+        out[ph] = {"mae_s": float(a.mean()) if a.size else float("nan"),
+                   "median_abs_s": float(np.median(a)) if a.size else float("nan"),
+                   "p95_abs_s": float(np.percentile(a, 95)) if a.size else float("nan"),
+                   "median_signed_s": float(np.median(err[ok])) if a.size else float("nan"),
+                   "pick_rate": float(ok.sum() / have.sum()) if have.any() else float("nan"), "n": int(have.sum())}
+    return out
+
+
 def evaluate_generator(gen: Generator, test: TestSet, cfg: EvalConfig, picks_real: tuple[np.ndarray, np.ndarray],
                        progress: bool = True) -> EvalResult:
     """Generate and score every target of ``test`` in each mode of ``cfg.modes`` the generator supports."""
@@ -511,7 +588,12 @@ def evaluate_generator(gen: Generator, test: TestSet, cfg: EvalConfig, picks_rea
     from .picking import pick_arrivals
 
     fs = test.sampling_rate_hz
-    amplitude = test.physical & (gen.units == UNITS_PHYSICAL)
+    clipped = test.clipped if test.clipped is not None else np.zeros(len(test), bool)
+    usable = test.physical
+    if cfg.amplitude_clipped:  # clipped m/s² records back in, on request
+        usable = usable | (clipped & (test.meta["trace_units"].astype(str) == UNITS_PHYSICAL).to_numpy())
+    amplitude = usable & (gen.units == UNITS_PHYSICAL)
+    in_range, out_of_range = training_range_flags(test.meta, getattr(gen, "training_ranges", None))
     onsets_real = real_onsets(test)
     frames, fas_all, psa_all, first = [], [], [], {}
     for mode in cfg.modes:
@@ -549,7 +631,8 @@ def evaluate_generator(gen: Generator, test: TestSet, cfg: EvalConfig, picks_rea
             "distance_km": m["path_ep_distance_km"].to_numpy(float), "magnitude": m["source_magnitude"].to_numpy(float),
             "magnitude_type": m.get("source_magnitude_type", pd.Series("", index=m.index)).fillna("").astype(str).to_numpy(),
             "depth_km": m["source_depth_km"].to_numpy(float), "real_units": m["trace_units"].astype(str).to_numpy(),
-            "amplitude": amplitude[tix],
+            "amplitude": amplitude[tix], "clipped": clipped[tix],
+            "in_training_range": in_range[tix], "out_of_training_range": out_of_range[tix],
             "p_real_s": picks_real[0][tix], "p_gen_s": picks.p, "s_real_s": picks_real[1][tix], "s_gen_s": picks.s,
         })
         df["p_err_s"] = df["p_gen_s"] - df["p_real_s"]
@@ -560,6 +643,8 @@ def evaluate_generator(gen: Generator, test: TestSet, cfg: EvalConfig, picks_rea
             t = pd.to_numeric(m[col], errors="coerce").to_numpy(float) / fs if col in m else np.full(len(m), np.nan)
             df[f"{ph.lower()}_store_s"] = t
             df[f"{ph.lower()}_err_store_s"] = df[f"{ph.lower()}_gen_s"] - t
+            # the picker's own error: its pick on the REAL record against the store's arrival
+            df[f"{ph.lower()}_err_real_store_s"] = df[f"{ph.lower()}_real_s"] - t
         for k, v in cols.items():
             df[k] = v
         for k, v in {**onset_columns(prepared, fs, test.components, onsets_real, tix, df),
@@ -655,7 +740,9 @@ def summarize(rows: pd.DataFrame, cfg: EvalConfig) -> dict[str, dict[str, Any]]:
     P/S: ``p_mae_s`` (mean |error| over rows picked on both records; ``p_median_abs_s`` the
     median), ``p_bias_s`` (mean signed error, generated − real), ``p_pick_rate``
     (fraction of generated records with a pick, over rows whose real record was picked),
-    ``p_mae_store_s`` (against the store's arrival: exact in a simulated store);
+    ``p_mae_store_s`` (against the store's arrival: exact in a simulated store),
+    ``p_mae_real_store_s`` (the picker's own error: its pick on the real record against the
+    store's arrival);
     GMPE: mean ``ln(PGA/median)`` of generated (``gmpe_<M>_gen``) and real records and their
     standard deviations (``…_sigma``); picker-free onsets: ``p_onset_mae_s`` … (see
     :func:`_onset_summary`); between-/within-event sigma: ``tau_pga_<M>_gen``, ``phi_…`` …
@@ -676,6 +763,8 @@ def summarize(rows: pd.DataFrame, cfg: EvalConfig) -> dict[str, dict[str, Any]]:
             s[f"{ph}_pick_rate"] = _ci(np.where(real_ok, picked, np.nan), ev, cfg)
             s[f"{ph}_bias_s"] = _ci(err, ev, cfg)
             s[f"{ph}_mae_store_s"] = _ci(np.abs(df[f"{ph}_err_store_s"].to_numpy(float)), ev, cfg)
+            if f"{ph}_err_real_store_s" in df:  # the picker's own error on the real records (older rows lack it)
+                s[f"{ph}_mae_real_store_s"] = _ci(np.abs(df[f"{ph}_err_real_store_s"].to_numpy(float)), ev, cfg)
         if "p_onset_err_s" in df:
             s.update(_onset_summary(df, ev, cfg))
         if "sample" in df:

@@ -41,6 +41,11 @@ in order:
 9. window: zeros outside the record (head/tail padding); ``trace_valid_start_sample`` /
    ``trace_valid_end_sample`` (end exclusive) mark the recorded part.
 
+Clipping (between steps 4 and 5, on the RAW samples of the window ± margin, before detrending
+and response removal): :func:`clipping` flags a record whose channel reaches a digitiser's full
+scale or has a flat top; ``trace_clipped`` is True, the record is kept and used as shape only
+(amplitude metrics and amplitude loss terms leave it out, docs/ingest.md "Clipping").
+
 Short archives (e.g. iceland_dike, 32.5 s) are PADDED into the configured window with a validity
 range rather than ingested with a shorter window: one store has one window.
 """
@@ -65,6 +70,72 @@ from ..traveltimes import TravelTimeTable, epicentral_distance_km, geodesics, ge
 
 #: second letter of a SEED channel code meaning an acceleration sensor (HN?, HL?, BN?, HG?)
 ACCEL_INSTRUMENTS = set("NLG")
+
+#: full scales of common digitisers, counts: signed 16, 24 and 32 bit (2^(b-1) - 1)
+FULL_SCALE_COUNTS = (2**15 - 1, 2**23 - 1, 2**31 - 1)
+#: a channel reaches full scale when this many consecutive samples lie within 0.1 % of one
+CLIP_FULL_SCALE_RUN = 2
+#: a flat top: at least this many consecutive identical samples at the channel's extreme ...
+CLIP_FLAT_RUN = 5
+#: ... where the extreme is at least this many quanta (smallest step between sample values)
+#: from the median, so that quantisation of a weak signal is not a flat top
+CLIP_MIN_QUANTA = 10_000
+
+
+def _longest_run(mask: np.ndarray) -> int:
+    """Length of the longest run of True in a 1-D bool array."""
+    if not mask.any():
+        return 0
+    edges = np.diff(np.concatenate(([0], mask.astype(np.int8), [0])))
+    return int((np.flatnonzero(edges == -1) - np.flatnonzero(edges == 1)).max())
+
+
+def clipping(x: np.ndarray, counts: bool) -> str:
+    """Why one channel's raw samples look clipped, or "" (docs/ingest.md, "Clipping").
+
+    x : (n,) raw samples (counts, or the file's physical unit), not detrended;
+    counts : whether ``x`` is in digitiser counts (the full-scale rule applies only then).
+    Rules: "full scale" — counts whose peak does not exceed a full scale of
+    :data:`FULL_SCALE_COUNTS` (+1 count) and reaches 0.999 x it for at least
+    :data:`CLIP_FULL_SCALE_RUN` consecutive samples; "flat top" — a run of at least
+    :data:`CLIP_FLAT_RUN` consecutive identical samples at the extreme (|x - median| >= 0.995 x
+    its maximum), that extreme being at least :data:`CLIP_MIN_QUANTA` quanta from the median.
+    A smooth peak of A quanta and period T sampled at fs stays within half a quantum for about
+    fs·T / (π √A) samples: under 5 for A >= 10,000 and fs·T <= 1,500 (15 s periods at 100 Hz),
+    while a 4 Hz wave clipped at half its amplitude at 100 Hz is flat for 8 samples.
+    """
+    x = np.asarray(x, dtype=np.float64)
+    if x.size < 2 or not np.all(np.isfinite(x)):
+        return ""
+    a = np.abs(x)
+    if counts:
+        # the smallest full scale the record does not exceed: its peak must sit AT that scale
+        scale = next((f for f in FULL_SCALE_COUNTS if a.max() <= f + 1), None)
+        if scale is not None and _longest_run(a >= 0.999 * scale) >= CLIP_FULL_SCALE_RUN:
+            return "full scale"
+    dev = x - np.median(x)
+    peak = float(np.abs(dev).max())
+    if peak <= 0:
+        return ""
+    extreme = np.abs(dev) >= 0.995 * peak
+    same = np.concatenate(([False], x[1:] == x[:-1])) & extreme
+    # a run of k identical samples is k - 1 consecutive "equal to the previous one" flags
+    if _longest_run(same & np.concatenate(([False], extreme[:-1]))) + 1 < CLIP_FLAT_RUN:
+        return ""
+    steps = np.diff(np.unique(x))
+    quantum = float(steps.min()) if steps.size else 0.0
+    return "flat top" if quantum > 0 and peak / quantum >= CLIP_MIN_QUANTA else ""
+
+
+def _clipped(three: Stream, a, b, units: str) -> str:
+    """Clipping reasons of the three channels between times ``a`` and ``b`` ("" when none),
+    e.g. ``"HNE: full scale; HNZ: full scale"``."""
+    found = []
+    for tr in three:
+        why = clipping(tr.slice(a, b).data, units == "counts")
+        if why:
+            found.append(f"{tr.stats.channel}: {why}")
+    return "; ".join(found)
 
 def travel_time_table(model: str) -> TravelTimeTable:
     """The process-wide cached :class:`heggs.traveltimes.TravelTimeTable` of ``model``."""
@@ -517,6 +588,7 @@ def _process(raw: RawRecord, ev: EventInfo, cfg: IngestConfig, adapter: str,
     if rotate and any(o is None for o in orient[:2]):
         raise _SkipError("1/2 channels without azimuth", ", ".join(tr.id for tr in three[:2]))
     fs = fs_orig
+    clipped = _clipped(three, max(rs, t0 - cfg.margin_s), min(re_, t_end + cfg.margin_s), raw.units)
     arr, start = _trim(three, fs, max(rs, t0 - cfg.margin_s), min(re_, t_end + cfg.margin_s), cfg.taper_s)
     f_max = min(w.band_max_hz, w.nyquist_fraction * fs / 2.0, w.nyquist_fraction * rate / 2.0)
     f_min = w.band_min_hz
@@ -548,6 +620,8 @@ def _process(raw: RawRecord, ev: EventInfo, cfg: IngestConfig, adapter: str,
         "trace_npts": w.n_samples,
         "trace_component_order": w.components,
         "trace_units": units,
+        "trace_clipped": bool(clipped),
+        "trace_clipping": clipped,
         "trace_P_arrival_sample": int(round((tP - t0) * rate)),
         "trace_S_arrival_sample": int(round((tS - t0) * rate)),
         "trace_arrivals_source": arr_src,

@@ -340,6 +340,10 @@ def _summary(kept: list[dict], skips: list[Skip], n_inputs: int, cfg: IngestConf
         "skips_by_reason": dict(sorted(Counter(s.reason for s in skips).items())),
         "units": dict(sorted(Counter(c["meta"]["trace_units"] for c in kept).items())),
         "arrivals_source": dict(sorted(Counter(c["meta"]["trace_arrivals_source"] for c in kept).items())),
+        # kept and flagged (trace_clipped): shape only for amplitude metrics and loss terms (docs/ingest.md)
+        "clipped": sum(bool(c["meta"].get("trace_clipped")) for c in kept),
+        "clipped_records": {c["meta"]["provenance"]: c["meta"]["trace_clipping"] for c in kept
+                            if c["meta"].get("trace_clipped")},
         "window": to_dict(cfg.window),
         "short_records": "padded into the configured window; valid range in trace_valid_*_sample",
     }
@@ -355,7 +359,8 @@ def _write_store(out: Path, kept: list[dict], skips: list[Skip], summary: dict, 
     with h5py.File(scratch, "r") as h5, StoreWriter(out, w.components, w.sampling_rate_hz, w.n_samples,
                                                    attrs=attrs) as writer:
         for c, split in zip(kept, splits):
-            writer.add(h5[str(c["idx"])][()], {**c["meta"], "split": split})
+            meta = {k: v for k, v in c["meta"].items() if k != "trace_clipping"}  # the reasons go to the summary
+            writer.add(h5[str(c["idx"])][()], {**meta, "split": split})
         rep = pd.DataFrame([{"origin": s.origin, "reason": s.reason, "detail": s.detail} for s in skips],
                            columns=["origin", "reason", "detail"])
         writer.add_file("ingest_report.csv", rep.to_csv(index=False))
