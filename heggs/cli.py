@@ -166,7 +166,7 @@ def ingest_cmd(paths, out, kind, catalogs, stations, events, length_s, offset_s,
     """
     from . import config as C
     from .ingest.catalog import Catalog
-    from .ingest.run import ingest
+    from .ingest.run import NoRecordsError, ingest
 
     cfg = C.load(C.IngestConfig, config_file) if config_file else C.IngestConfig()
     w = cfg.window
@@ -197,14 +197,16 @@ def ingest_cmd(paths, out, kind, catalogs, stations, events, length_s, offset_s,
             click.echo(f"warning: --stations/--events are options of the generic adapter and are not used for "
                        f"{p} (adapter {k} reads the archive's own metadata; pass --kind generic to use them)", err=True)
     items = _ingest_items(kinds, stations, events)
-    report = ingest(items, out, cfg, catalog=catalog, progress=not quiet, workers=workers,
-                    adapter="+".join(sorted({k for _, k in kinds})), inputs=[*paths, *catalogs, *stations, *events],
-                    overwrite=overwrite)
+    try:
+        report = ingest(items, out, cfg, catalog=catalog, progress=not quiet, workers=workers,
+                        adapter="+".join(sorted({k for _, k in kinds})), inputs=[*paths, *catalogs, *stations, *events],
+                        overwrite=overwrite)
+    except NoRecordsError as e:  # one line; with no waveform file at all, say which files are read
+        hint = ("; no waveform file was found (files with suffixes such as .npz, .csv, .json, .txt are not read as "
+                "waveforms; NumPy archives need converting to miniSEED/SAC or a SeisBench dataset first)"
+                if e.report.summary["inputs"] == 0 else "")
+        raise CommandError(f"{e}{hint}") from None
     s = report.summary
-    if s["inputs"] == 0:
-        click.echo(f"warning: no waveform file was found under {', '.join(map(str, paths))} (files with "
-                   "suffixes such as .npz, .csv, .json, .txt are not read as waveforms; NumPy archives need "
-                   "converting to miniSEED/SAC or a SeisBench dataset first)", err=True)
     click.echo(f"store          {report.store}")
     for k in ("inputs", "records", "events", "paired_events", "stations", "skipped"):
         click.echo(f"{k:<15}{s[k]}")
