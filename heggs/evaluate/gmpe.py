@@ -1,9 +1,10 @@
-"""Stage: evaluation metrics — ground-motion models (GMPEs) for PGA versus distance.
+"""Stage: evaluation metrics — ground-motion models (GMPEs) for PGA versus distance (and PSA).
 
 Median and ±σ PGA curves from the NGA-West2 models in pygmm (BSSA14, ASK14, CB14, CY14 by
 default) or, when the optional ``openquake`` extra is installed, any OpenQuake hazardlib GSIM
 by name (Italy: BindiEtAl2014Rjb, Japan: ZhaoEtAl2006Asc, …), and residuals of observed or
 generated PGA against them (mean and standard deviation of ``ln(PGA / median)``).
+:func:`gmpe_psa` gives the pygmm models' median RotD50 PSA and σ at given periods.
 
 Scenario geometry: HEGGS records carry only an epicentre, a depth and a magnitude, so sources
 are treated as points: ``R_JB = R_epi``, ``R_rup = R_hyp = sqrt(R_epi² + depth²)``,
@@ -36,6 +37,7 @@ __all__ = [
     "MagnitudeTypeWarning",
     "point_source_distances",
     "gmpe_pga",
+    "gmpe_psa",
     "pga_vs_distance",
     "gmpe_residuals",
     "pga_rotd50_g",
@@ -203,6 +205,52 @@ def gmpe_pga(
     -------
     median_g, ln_std : arrays of the broadcast input shape
     """
+    shape, mags, vs, dist = _scenario_arrays(magnitude, dist_epi_km, depth_km, v_s30, mechanism, dist_jb_km, dist_rup_km)
+    try:
+        _pygmm_model(model)
+    except KeyError:
+        med, sig = _openquake_pga(model, mags.ravel(), {k: v.ravel() for k, v in dist.items()}, vs.ravel(), mechanism, dip)
+        return np.asarray(med).reshape(shape), np.asarray(sig).reshape(shape)
+    fits = _pygmm_fits(model, mags, vs, dist, mechanism, dip, scenario)
+    median = np.array([m.pga for m in fits])
+    sigma = np.array([m.ln_std_pga for m in fits])
+    return median.reshape(shape), sigma.reshape(shape)
+
+
+def gmpe_psa(
+    model: str,
+    periods,
+    magnitude,
+    dist_epi_km,
+    depth_km=10.0,
+    v_s30=760.0,
+    mechanism: str = "SS",
+    dip: float = 90.0,
+    dist_jb_km=None,
+    dist_rup_km=None,
+    **scenario,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Median pseudo-spectral acceleration (g, RotD50, 5 % damping) and total σ of ln PSA.
+
+    model : a pygmm model ("BSSA14", "ASK14", "CB14", "CY14"); periods : (n_periods,) s,
+    interpolated by pygmm within the model's period range. Other parameters as
+    :func:`gmpe_pga`. Returns ``median_g, ln_std`` of shape ``broadcast input shape +
+    (n_periods,)``.
+    """
+    try:
+        _pygmm_model(model)
+    except KeyError:
+        raise ValueError(f"PSA needs one of the pygmm models {DEFAULT_MODELS}, got {model!r}") from None
+    per = np.atleast_1d(np.asarray(periods, dtype=np.float64))
+    shape, mags, vs, dist = _scenario_arrays(magnitude, dist_epi_km, depth_km, v_s30, mechanism, dist_jb_km, dist_rup_km)
+    fits = _pygmm_fits(model, mags, vs, dist, mechanism, dip, scenario)
+    median = np.array([np.asarray(m.interp_spec_accels(per), dtype=np.float64) for m in fits]).reshape(shape + per.shape)
+    sigma = np.array([np.asarray(m.interp_ln_stds(per), dtype=np.float64) for m in fits]).reshape(shape + per.shape)
+    return median, sigma
+
+
+def _scenario_arrays(magnitude, dist_epi_km, depth_km, v_s30, mechanism, dist_jb_km, dist_rup_km):
+    """Broadcast scenario inputs: ``(shape, magnitudes, v_s30, point-source distances)``."""
     if mechanism not in _MECHANISMS:
         raise ValueError(f"mechanism must be one of {tuple(_MECHANISMS)}, got {mechanism!r}")
     dist = point_source_distances(dist_epi_km, depth_km)
@@ -215,16 +263,17 @@ def gmpe_pga(
     )
     shape = mags.shape
     dist = {k: np.broadcast_to(v, shape) for k, v in dist.items()}
-    try:
-        cls = _pygmm_model(model)
-    except KeyError:
-        med, sig = _openquake_pga(model, mags.ravel(), {k: v.ravel() for k, v in dist.items()}, vs.ravel(), mechanism, dip)
-        return np.asarray(med).reshape(shape), np.asarray(sig).reshape(shape)
+    return shape, mags, vs, dist
+
+
+def _pygmm_fits(model: str, mags: np.ndarray, vs: np.ndarray, dist: dict[str, np.ndarray], mechanism: str,
+                dip: float, scenario: dict) -> list:
+    """One pygmm model instance per scenario (flattened order of ``mags``)."""
     import pygmm
 
-    median = np.empty(mags.size)
-    sigma = np.empty(mags.size)
+    cls = _pygmm_model(model)
     flat = {k: v.ravel() for k, v in dist.items()}
+    out = []
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
         for i in range(mags.size):
@@ -240,10 +289,8 @@ def gmpe_pga(
                 dip=float(dip),
             )
             fields.update(scenario)  # explicit scenario fields win over the point-source ones
-            sc = pygmm.Scenario(**fields)
-            m = cls(sc)
-            median[i], sigma[i] = m.pga, m.ln_std_pga
-    return median.reshape(shape), sigma.reshape(shape)
+            out.append(cls(pygmm.Scenario(**fields)))
+    return out
 
 
 def pga_vs_distance(
