@@ -300,7 +300,8 @@ def test_duplicate_station_rows_write_distinct_files(tiny_run, tmp_path):
     assert res.exit_code == 0, res.output
     written = sorted(p for p in out.iterdir() if not p.name.startswith("."))
     assert f"wrote {len(written)} file(s)" in res.output, (res.output, written)
-    assert len(written) == 6  # per row: .mseed, .mseed.json, .png
+    # per row: .mseed, .mseed.json, .png; per run: intensity_measures.csv, psa_vs_gmpe.png (two stations)
+    assert len(written) == 8 and {"intensity_measures.csv", "psa_vs_gmpe.png"} <= {p.name for p in written}
     seeds = sorted(json.loads(p.read_text())["heggs"]["seed"] for p in written if p.name.endswith(".mseed.json"))
     assert seeds == [1000, 2000]  # one record of each row (rows get seed 1000 x row number)
 
