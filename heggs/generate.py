@@ -483,7 +483,7 @@ def _file_stems(targets: Sequence[Target]) -> dict[int, str]:
     return out
 
 
-def out_of_range_label(violations: Sequence[dict[str, Any]]) -> str:
+def _out_of_range_label(violations: Sequence[dict[str, Any]]) -> str:
     """``"OUT OF TRAINING RANGE: distance 2450 km > 39 km"`` (empty string when in range)."""
     return "OUT OF TRAINING RANGE: " + ", ".join(describe_violation(v) for v in violations) if violations else ""
 
@@ -512,7 +512,7 @@ def _figures(model: HEGGS, waves: np.ndarray, targets: list[Target], members: li
                                     time_offset_s=model.offset_s,
                                     title=f"{t.network}.{t.station}: M{t.magnitude:g} at depth {t.event_depth_km:g} km, "
                                           f"epicentral distance {t.distance_km:.1f} km (seed {t.seed})",
-                                    warning=out_of_range_label(out_of_range[id(t)]) or None)
+                                    warning=_out_of_range_label(out_of_range[id(t)]) or None)
         p = out_dir / f"{stems[id(t)]}.png"
         fig.savefig(p, dpi=110)
         out.append(p)
