@@ -7,6 +7,7 @@ here: files, units, orientation, metadata, sample counts, seeds and guard rails 
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -266,6 +267,14 @@ def test_cli_out_of_range_is_marked_in_the_png_title_and_the_sidecar(tiny_model,
     table = json.loads(pd.read_csv(out / "intensity_measures.csv", keep_default_na=False).to_json(orient="records"))
     assert [r["out_of_training_range"] for r in table] == ["", "magnitude"]
     assert (out / "psa_vs_gmpe.png").exists()  # a scenario CSV over two stations (here one site, two events)
+    # a section reaching beyond the training distances says so in its title
+    with pytest.warns(OutOfRangeWarning, match="distance_km"):
+        res = _run(["generate", "--model", str(tiny_model / "run"), "--event", "35.1,-117.1,8,3.5", "--section",
+                    "--n-stations", "2", "--max-distance", "500", "--out", str(tmp_path / "sec"), "--no-progress"])
+    assert res.exit_code == 0, res.output
+    title = saved["scenario_section.png"]._suptitle.get_text().replace("\n", " ")
+    assert re.match(r"OUT OF TRAINING RANGE: 2 of 2 stations \(e\.g\. distance (499|500) km > \d+ km\) — HEGGS section",
+                    title), title
 
 
 def test_api_streams_carry_out_of_range(tiny_model):
