@@ -152,3 +152,11 @@ def test_psa_vs_gmpe_figure_draws_the_ensemble_and_the_gmpe():
     np.testing.assert_allclose(dots[0].get_xdata(), [t.distance_km for t in targets])
     with pytest.raises(ValueError, match="PSA columns"):
         plot_psa_vs_gmpe(tab, periods=(0.15,))
+    assert "beyond" not in fig._suptitle.get_text()
+    far = tab.assign(epicentral_distance_km=tab["epicentral_distance_km"] * 20)  # 400-800 km: past BSSA14's limit
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # the GMPE's warnings become one note in the title, not a flood
+        text = plot_psa_vs_gmpe(far, periods=(0.1,))._suptitle.get_text()
+    assert "BSSA14 used beyond its recommended limits (dist_jb" in text

@@ -20,6 +20,7 @@ the low band edge (1 s) is depressed by the filter, not by the earthquake.
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -198,6 +199,7 @@ def plot_psa_vs_gmpe(
     axes = fig.subplots(1, len(names), sharey=True, squeeze=False)[0]
     events = list(dict.fromkeys(table["event_id"]))
     colours = [f"C{i % 10}" for i in range(len(events))]
+    beyond: set[str] = set()  # scenario parameters outside the GMPE's recommended limits
     mtypes = sorted({str(x) for x in table.get("magnitude_type", pd.Series(dtype=str)).dropna() if str(x).strip()})
     for ax, name, period in zip(axes, names, periods):
         for ev, col in zip(events, colours):
@@ -208,7 +210,10 @@ def plot_psa_vs_gmpe(
             med, lo, hi = stats[0.5].to_numpy(), stats[0.16].to_numpy(), stats[0.84].to_numpy()
             mag, depth = float(rows["magnitude"].iloc[0]), float(rows["event_depth_km"].iloc[0])
             grid = np.geomspace(max(d.min(), 1.0) / 1.3, max(d.max(), 1.0) * 1.3, 40)
-            gm, sig = gmpe_psa(model, [period], mag, grid, depth, v_s30)
+            with warnings.catch_warnings(record=True) as caught:  # pygmm warns once per scenario
+                warnings.simplefilter("always")
+                gm, sig = gmpe_psa(model, [period], mag, grid, depth, v_s30)
+            beyond |= {" ".join(str(w.message).split()[:1]) for w in caught if issubclass(w.category, UserWarning)}
             gm, sig = gm[:, 0], sig[:, 0]
             label = f"{ev}: M{mag:g}" if len(events) > 1 else f"M{mag:g}, depth {depth:g} km"
             ax.fill_between(grid, gm * np.exp(-sig), gm * np.exp(sig), color=col, alpha=0.15, lw=0,
@@ -228,6 +233,8 @@ def plot_psa_vs_gmpe(
     axes[0].legend(fontsize=7, loc="lower left")
     note = (f"GMPE: {model}, Vs30 = {v_s30:g} m/s, point source"
             + (f"; magnitude type {', '.join(mtypes)} used as Mw" if mtypes and not set(m.lower() for m in mtypes) <= {"mw"} else ""))
+    if beyond:
+        note += f"; {model} used beyond its recommended limits ({', '.join(sorted(beyond))})"
     fig.suptitle((title + "\n" if title else "") + note, fontsize=10)
     return fig
 
