@@ -166,7 +166,7 @@ def ingest_cmd(paths, out, kind, catalogs, stations, events, length_s, offset_s,
     """
     from . import config as C
     from .ingest.catalog import Catalog
-    from .ingest.run import ingest
+    from .ingest.run import NoRecordsError, ingest
 
     cfg = C.load(C.IngestConfig, config_file) if config_file else C.IngestConfig()
     w = cfg.window
@@ -197,14 +197,16 @@ def ingest_cmd(paths, out, kind, catalogs, stations, events, length_s, offset_s,
             click.echo(f"warning: --stations/--events are options of the generic adapter and are not used for "
                        f"{p} (adapter {k} reads the archive's own metadata; pass --kind generic to use them)", err=True)
     items = _ingest_items(kinds, stations, events)
-    report = ingest(items, out, cfg, catalog=catalog, progress=not quiet, workers=workers,
-                    adapter="+".join(sorted({k for _, k in kinds})), inputs=[*paths, *catalogs, *stations, *events],
-                    overwrite=overwrite)
+    try:
+        report = ingest(items, out, cfg, catalog=catalog, progress=not quiet, workers=workers,
+                        adapter="+".join(sorted({k for _, k in kinds})), inputs=[*paths, *catalogs, *stations, *events],
+                        overwrite=overwrite)
+    except NoRecordsError as e:  # one line; with no waveform file at all, say which files are read
+        hint = ("; no waveform file was found (files with suffixes such as .npz, .csv, .json, .txt are not read as "
+                "waveforms; NumPy archives need converting to miniSEED/SAC or a SeisBench dataset first)"
+                if e.report.summary["inputs"] == 0 else "")
+        raise CommandError(f"{e}{hint}") from None
     s = report.summary
-    if s["inputs"] == 0:
-        click.echo(f"warning: no waveform file was found under {', '.join(map(str, paths))} (files with "
-                   "suffixes such as .npz, .csv, .json, .txt are not read as waveforms; NumPy archives need "
-                   "converting to miniSEED/SAC or a SeisBench dataset first)", err=True)
     click.echo(f"store          {report.store}")
     for k in ("inputs", "records", "events", "paired_events", "stations", "skipped"):
         click.echo(f"{k:<15}{s[k]}")
@@ -424,7 +426,14 @@ def _check_generate_size(rows, n_records: int, force: bool) -> None:
 @click.option("--batch-size", type=click.IntRange(min=1), default=16, show_default=True)
 @click.option("--format", "fmt", type=click.Choice(["mseed", "sac", "hdf5", "seisbench"]), default="mseed", show_default=True)
 @click.option("--out", "out", type=click.Path(file_okay=False), required=True, help="Output folder.")
-@click.option("--png/--no-png", default=True, show_default=True, help="A PNG per scenario (and a record section with --section).")
+@click.option("--png/--no-png", default=True, show_default=True,
+              help="A PNG per scenario (a record section with --section; with --scenarios/--section over several "
+                   "stations also psa_vs_gmpe.png).")
+@click.option("--intensity/--no-intensity", default=True, show_default=True,
+              help="Write intensity_measures.csv: PGA, PGV, RotD50 PSA at standard periods, Arias intensity and "
+                   "D5-95 of every record (heggs.evaluate.intensity).")
+@click.option("--vs30", type=click.FloatRange(min=0, min_open=True), default=760.0, show_default=True,
+              help="Site Vs30 (m/s) of the GMPE (BSSA14) in psa_vs_gmpe.png.")
 @click.option("--strict", is_flag=True, help="Refuse targets outside the model's training ranges instead of warning.")
 @click.option("--device", default="auto", show_default=True)
 @click.option("--no-progress", "--quiet", "no_progress", cls=_AliasOption, old_names=("--quiet",), is_flag=True,
@@ -433,9 +442,14 @@ def _check_generate_size(rows, n_records: int, force: bool) -> None:
 @click.option("--force", is_flag=True, help="Run requests above the size limit (heggs.config.MAX_GENERATED_RECORDS).")
 def generate_cmd(model_path, event, station, origin_time, scenarios, section, azimuth, max_distance, n_stations, grid,
                  source, source_station, source_inventory, source_units, n_records, seed, steps, t_start, batch_size,
-                 fmt, out, png, strict, device, no_progress, overwrite, force):
+                 fmt, out, png, intensity, vs30, strict, device, no_progress, overwrite, force):
     """Generate records for scenarios: one (--event/--station), many (--scenarios CSV), a section
     (--section), with or without a real --source record of the same event.
+
+    Writes the records, a PNG per target, intensity_measures.csv (one row per record) and, for
+    --scenarios/--section over several stations, psa_vs_gmpe.png (ensemble PSA against BSSA14).
+    Targets outside the model's training ranges are generated with a warning and marked in the
+    PNG title and the sidecar JSON ("out_of_range"); --strict refuses them.
 
     \b
     Large CSVs over several processes/GPUs (each takes every N-th row):
@@ -506,10 +520,25 @@ def generate_cmd(model_path, event, station, origin_time, scenarios, section, az
             raise click.ClickException(str(e)) from None
     from .generate import run_scenarios
 
+    def intensity_outputs(waves, targets, members, folder):
+        """intensity_measures.csv (and psa_vs_gmpe.png for a scenario over several stations)."""
+        if model.units != "m/s2":
+            click.echo(f"warning: the model generates {model.units}, not m/s²: no intensity_measures.csv", err=True)
+            return []
+        from .evaluate.intensity import write_intensity_outputs
+        from .scenario import range_violations
+
+        n_stations = len({(t.network, t.station, t.station_lat, t.station_lon) for t in targets})
+        return write_intensity_outputs(waves, targets, members, folder, model.sampling_rate_hz, model.components,
+                                       out_of_range=[range_violations(t, model.training_ranges) for t in targets],
+                                       figure=png and bool(scenarios or section) and n_stations > 1, v_s30=vs30,
+                                       suffix=shard)
+
     files, errors = run_scenarios(model, rows, out_dir, fmt=fmt, source=src, steps=steps, t_start=t_start,
                                   batch_size=batch_size, strict=strict, png=png, section=section,
                                   progress=not no_progress, shard=shard, overwrite=overwrite,
-                                  inputs=(model_path, scenarios, source, source_inventory))
+                                  inputs=(model_path, scenarios, source, source_inventory),
+                                  extra_outputs=intensity_outputs if intensity else None)
     for e in errors:
         click.echo(f"error: {e}", err=True)
     click.echo(f"wrote {len(files)} file(s) to {out_dir}" + (f"; {len(errors)} target(s) failed" if errors else ""))

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import numpy as np
 import torch
@@ -34,7 +34,7 @@ from .condition import condition_vector
 from .config import MAX_PHYSICAL_ACCELERATION_M_S2, IngestConfig, WindowConfig
 from .ingest.run import Processed, process_record
 from .ingest.records import EventInfo, RawRecord, StationInfo
-from .scenario import ScenarioError, Target, check_training_ranges
+from .scenario import ScenarioError, Target, check_training_ranges, describe_violation, range_violations
 from .output import to_stream
 from .checkpoint import load_checkpoint
 from .folders import claim, mark
@@ -322,7 +322,9 @@ class HEGGS:
 
         Traces carry units (``stats.heggs.units``), E/N/Z channels ``HNE/HNN/HNZ``, the
         sampling rate, start time = origin + window offset, SAC-style station/event headers
-        (``stats.sac``) and the generation parameters (``stats.heggs``).
+        (``stats.sac``) and the generation parameters (``stats.heggs``), with
+        ``stats.heggs.out_of_range``: where the target lies outside the model's training ranges
+        (:func:`heggs.scenario.range_violations`; empty when in range).
         """
         targets = [targets] if isinstance(targets, Target) else list(targets)
         src = source
@@ -331,7 +333,9 @@ class HEGGS:
         waves, rows, members = self.generate_arrays(targets, src, steps, t_start, batch_size, strict, progress)
         params = self.generation_params(steps, t_start, src)
         return [to_stream(w, t, self.sampling_rate_hz, self.components, self.units, self.offset_s, m,
-                          params={**params, "seed": t.seed + m}) for w, t, m in zip(waves, rows, members)]
+                          params={**params, "seed": t.seed + m,
+                                  "out_of_range": range_violations(t, self.training_ranges)})
+                for w, t, m in zip(waves, rows, members)]
 
     def generation_params(self, steps: int | None, t_start: int | None, source: SourceRecord | None) -> dict[str, Any]:
         """What was asked for, for the output files' metadata."""
@@ -370,6 +374,7 @@ def run_scenarios(
     shard: str = "",
     overwrite: bool = False,
     inputs: Sequence[str | Path | None] = (),
+    extra_outputs: Callable[[np.ndarray, list[Target], list[int], Path], list[Path]] | None = None,
 ) -> tuple[list[Path], list[str]]:
     """Generate every good row and write its files; collect the errors of bad rows.
 
@@ -378,24 +383,32 @@ def run_scenarios(
         failure never loses earlier rows), ``hdf5`` (``generated.h5``) or ``seisbench``
         (``generated/`` dataset).
     png : a figure per target (3 components + spectrograms of member 0) or, with ``section``,
-        one record section of all targets.
+        one record section of all targets. A target outside the model's training ranges is
+        generated (unless ``strict``) with a warning, and marked: "OUT OF TRAINING RANGE: ..." in
+        its figure's title and ``out_of_range`` (a list of ``{"quantity", "value", "range"}``,
+        :func:`heggs.scenario.range_violations`) in its miniSEED sidecar JSON.
     shard : suffix of the collected outputs (``generated{shard}.h5``) when several processes
         write into one folder (``heggs generate`` under torchrun).
     overwrite, inputs : ``out_dir`` is claimed with :func:`heggs.folders.claim` (a folder that
         is neither empty nor a generation folder is refused unless ``overwrite``; one that is,
         holds or lies inside an input path, e.g. the model or the scenario CSV, always).
+    extra_outputs : called once with every generated record, ``(waveforms (N, n_components,
+        n_samples) in the model's units, targets (N,), members (N,), out_dir)``, while ``out_dir``
+        is claimed; returns the files it wrote (``heggs generate`` writes the intensity-measure
+        table here, :mod:`heggs.evaluate.intensity`, which this stage may not import).
     Returns ``(files written, error messages)``; every file is written atomically, and no two
     targets share a file: a repeated (event, network, station) gets ``-2``, ``-3``, ... after
     the station code in its file names.
     """
     with claim(out_dir, "generation", inputs, overwrite, tag=shard):
         return _run_scenarios(model, rows, mark(out_dir, "generation"), fmt, source, steps, t_start, batch_size,
-                              strict, png, section, progress, shard)
+                              strict, png, section, progress, shard, extra_outputs)
 
 
 def _run_scenarios(model: HEGGS, rows: Sequence[Target | Exception], out_dir: Path, fmt: str,
                    source: SourceRecord | None, steps: int | None, t_start: int | None, batch_size: int, strict: bool,
-                   png: bool, section: bool, progress: bool, shard: str) -> tuple[list[Path], list[str]]:
+                   png: bool, section: bool, progress: bool, shard: str,
+                   extra_outputs: Callable[..., list[Path]] | None = None) -> tuple[list[Path], list[str]]:
     """:func:`run_scenarios` once ``out_dir`` is claimed."""
     import warnings
 
@@ -415,6 +428,7 @@ def _run_scenarios(model: HEGGS, rows: Sequence[Target | Exception], out_dir: Pa
         except ScenarioError as e:
             errors.append(str(e))
     stems = _file_stems(good)
+    out_of_range = {id(t): range_violations(t, model.training_ranges) for t in good}
     files: list[Path] = []
     all_w, all_t, all_m = [], [], []
     bar = tqdm(total=sum(t.n_records for t in good), desc="generating", unit="rec", disable=not progress)
@@ -434,7 +448,7 @@ def _run_scenarios(model: HEGGS, rows: Sequence[Target | Exception], out_dir: Pa
         if fmt in ("mseed", "sac"):
             for wave, t, m in zip(w, ts, ms):
                 st = to_stream(wave, t, model.sampling_rate_hz, model.components, model.units, model.offset_s, m,
-                               params={**params, "seed": t.seed + m})
+                               params={**params, "seed": t.seed + m, "out_of_range": out_of_range[id(t)]})
                 stem = f"{stems[id(t)]}.{m:02d}"
                 files += write_stream(st, out_dir / (stem + (".mseed" if fmt == "mseed" else "")), fmt)
         all_w.append(w); all_t += ts; all_m += ms
@@ -451,7 +465,9 @@ def _run_scenarios(model: HEGGS, rows: Sequence[Target | Exception], out_dir: Pa
         files.append(write_seisbench(out_dir / f"generated{shard}", waves, all_t, all_m, model.sampling_rate_hz,
                                      model.components, model.units, params, model.offset_s))
     if png:
-        files += _figures(model, waves, all_t, all_m, out_dir, section, stems)
+        files += _figures(model, waves, all_t, all_m, out_dir, section, stems, out_of_range)
+    if extra_outputs is not None:
+        files += extra_outputs(waves, all_t, all_m, out_dir)
     return list(dict.fromkeys(files)), errors  # each file once (a target listed twice writes it twice)
 
 
@@ -467,8 +483,13 @@ def _file_stems(targets: Sequence[Target]) -> dict[int, str]:
     return out
 
 
+def _out_of_range_label(violations: Sequence[dict[str, Any]]) -> str:
+    """``"OUT OF TRAINING RANGE: distance 2450 km > 39 km"`` (empty string when in range)."""
+    return "OUT OF TRAINING RANGE: " + ", ".join(describe_violation(v) for v in violations) if violations else ""
+
+
 def _figures(model: HEGGS, waves: np.ndarray, targets: list[Target], members: list[int], out_dir: Path,
-             section: bool, stems: dict[int, str]) -> list[Path]:
+             section: bool, stems: dict[int, str], out_of_range: dict[int, list[dict[str, Any]]]) -> list[Path]:
     from .plots import plot_generated_record, plot_record_section
 
     out = []
@@ -476,17 +497,22 @@ def _figures(model: HEGGS, waves: np.ndarray, targets: list[Target], members: li
     if section:
         t0 = targets[first[0]]
         dist = np.array([targets[i].distance_km for i in first])
-        fig = plot_record_section(waves[first], dist, model.sampling_rate_hz,
-                                  title=f"HEGGS section: M{t0.magnitude:g} at {t0.event_depth_km:g} km",
-                                  units=model.units)
+        outside = [i for i in first if out_of_range[id(targets[i])]]
+        title = f"HEGGS section: M{t0.magnitude:g} at {t0.event_depth_km:g} km"
+        if outside:
+            worst = ", ".join(describe_violation(v) for v in out_of_range[id(targets[outside[-1]])])
+            title = f"OUT OF TRAINING RANGE: {len(outside)} of {len(first)} stations (e.g. {worst}) — {title}"
+        fig = plot_record_section(waves[first], dist, model.sampling_rate_hz, title=title, units=model.units)
         p = out_dir / f"{t0.event_id}_section.png"
         fig.savefig(p, dpi=110)
         return [p]
     for i in first:
         t = targets[i]
         fig = plot_generated_record(waves[i], model.sampling_rate_hz, model.components, units=model.units,
-                                    title=f"{t.network}.{t.station}: M{t.magnitude:g}, {t.distance_km:.1f} km, "
-                                          f"depth {t.event_depth_km:g} km (seed {t.seed})")
+                                    time_offset_s=model.offset_s,
+                                    title=f"{t.network}.{t.station}: M{t.magnitude:g} at depth {t.event_depth_km:g} km, "
+                                          f"epicentral distance {t.distance_km:.1f} km (seed {t.seed})",
+                                    warning=_out_of_range_label(out_of_range[id(t)]) or None)
         p = out_dir / f"{stems[id(t)]}.png"
         fig.savefig(p, dpi=110)
         out.append(p)

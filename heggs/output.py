@@ -118,14 +118,29 @@ def _plain(value: Any) -> Any:
 
 
 def _sidecar(st: Stream) -> dict[str, Any]:
-    """What miniSEED cannot hold: units, channel orientations and ``stats.heggs`` (target, member,
-    generation parameters) as JSON objects."""
+    """What miniSEED cannot hold: units, channel orientations, ``out_of_range`` and ``stats.heggs``
+    (target, member, generation parameters) as JSON objects.
+
+    ``out_of_range`` : where the target lies outside the model's training ranges, a list of
+    ``{"quantity": "distance_km", "value": 2450.0, "range": [lo, hi]}``
+    (:func:`heggs.scenario.range_violations`), ``[]`` when in range (or not checked)."""
     tr = st[0]
+    heggs = _plain(tr.stats.heggs)
     return {
         "units": tr.stats.heggs.units,
         "channels": {t.stats.channel: {"orientation": t.stats.channel[-1], "cmpaz": t.stats.sac.cmpaz, "cmpinc": t.stats.sac.cmpinc} for t in st},
-        "heggs": _plain(tr.stats.heggs),
+        "out_of_range": heggs.pop("out_of_range", []),
+        "heggs": heggs,
     }
+
+
+def write_csv(table, path: str | Path) -> Path:
+    """A pandas DataFrame as CSV, atomically (temporary name, then renamed into place)."""
+    path = Path(path)
+    tmp = _atomic_path(path)
+    table.to_csv(tmp, index=False)
+    os.replace(tmp, path)
+    return path
 
 
 def write_hdf5(path: str | Path, waveforms: np.ndarray, targets: Sequence[Target], members: Sequence[int],

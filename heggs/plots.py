@@ -568,37 +568,56 @@ def plot_generated_record(
     units: str = "m/s2",
     time_offset_s: float = 0.0,
     title: str | None = None,
+    warning: str | None = None,
 ) -> Figure:
     """One 3-component record: each component's trace above its spectrogram.
 
     waveform : (n_components, n_samples) float in ``units``; sampling_rate_hz : Hz;
     time_offset_s : time of sample 0 after the origin (s). Spectrograms are in dB
-    (10·log10 of the power spectral density, ``units``²/Hz) on a shared colour scale.
+    (10·log10 of the power spectral density, ``units``²/Hz) on a shared colour scale (80 dB
+    below the largest value), with a colour bar beside each. warning : a line put above
+    ``title`` (e.g. "OUT OF TRAINING RANGE: ..."); the figure's suptitle then holds both, in red.
     """
     from scipy.signal import spectrogram
 
     w = np.asarray(waveform, dtype=float)
     n_c = w.shape[0]
     t = time_offset_s + np.arange(w.shape[1]) / sampling_rate_hz
-    fig = Figure(figsize=(9, 2.0 * 2 * n_c))
-    axes = fig.subplots(2 * n_c, 1, sharex=True, gridspec_kw={"height_ratios": [1.0, 0.8] * n_c})
+    fig = Figure(figsize=(9.6, 2.0 * 2 * n_c + (0.3 if warning else 0.0)), layout="constrained")
+    grid = fig.add_gridspec(2 * n_c, 2, height_ratios=[1.0, 0.8] * n_c, width_ratios=[1.0, 0.018])
+    axes, caxes = [], []
+    for r in range(2 * n_c):
+        axes.append(fig.add_subplot(grid[r, 0], sharex=axes[0] if axes else None))
+        if r % 2:
+            caxes.append(fig.add_subplot(grid[r, 1]))
     nper = int(min(256, max(16, w.shape[1] // 16)))
     specs = [spectrogram(x, fs=sampling_rate_hz, nperseg=nper, noverlap=nper * 3 // 4) for x in w]
     db = [10 * np.log10(s[2] + 1e-30) for s in specs]
     vmax = max(float(np.max(d)) for d in db)
-    unit_label = "m/s²" if units == "m/s2" else units
+    unit_label = UNIT_LABELS.get(units, units)
     for k in range(n_c):
         ax = axes[2 * k]
         ax.plot(t, w[k], lw=0.6, color="k")
         ax.set_ylabel(f"{components[k]} [{unit_label}]")
         pk = np.max(np.abs(w[k]))
         ax.text(0.99, 0.9, f"peak {pk:.3g} {unit_label}", ha="right", va="top", transform=ax.transAxes, fontsize=8)
+        ax.tick_params(labelbottom=False)
         f, tt, _ = specs[k]
         axs = axes[2 * k + 1]
-        axs.pcolormesh(tt + time_offset_s, f, db[k], shading="auto", vmin=vmax - 80, vmax=vmax, cmap="magma")
-        axs.set_ylabel("Hz")
+        mesh = axs.pcolormesh(tt + time_offset_s, f, db[k], shading="auto", vmin=vmax - 80, vmax=vmax, cmap="magma")
+        axs.set_ylabel(f"{components[k]} [Hz]")
+        if k < n_c - 1:
+            axs.tick_params(labelbottom=False)
+        cb = fig.colorbar(mesh, cax=caxes[k])
+        cb.set_label(f"PSD [dB re 1 ({unit_label})²/Hz]", fontsize=7)
+        cb.ax.tick_params(labelsize=7)
+    axes[0].set_xlim(t[0], t[-1])
     axes[-1].set_xlabel("time after origin [s]")
-    if title:
-        _suptitle(fig, title)
-    fig.tight_layout()
+    if title or warning:
+        import textwrap
+
+        width = max(30, int(fig.get_figwidth() * 9))
+        lines = [ln for x in (warning, title) if x for ln in textwrap.wrap(x, width)]
+        fig.suptitle("\n".join(lines), fontsize=11, color="tab:red" if warning else "k",
+                     fontweight="bold" if warning else "normal")
     return fig

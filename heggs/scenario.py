@@ -229,33 +229,58 @@ def _destination(lat: float, lon: float, azimuth_deg: float, distance_km: float)
     return math.degrees(p2), (math.degrees(l2) + 180.0) % 360.0 - 180.0
 
 
+#: quantities compared with a model's training ranges: name -> (Target attribute, label, unit)
+RANGE_QUANTITIES = {
+    "magnitude": ("magnitude", "magnitude", ""),
+    "distance_km": ("distance_km", "distance", " km"),
+    "depth_km": ("event_depth_km", "depth", " km"),
+    "latitude": ("event_lat", "event latitude", "°"),
+    "longitude": ("event_lon", "event longitude", "°"),
+}
+
+
+def range_violations(target: Target, ranges: dict[str, Any]) -> list[dict[str, Any]]:
+    """Where one target lies outside a model's training ranges (see :func:`check_training_ranges`).
+
+    Returns ``[{"quantity": "distance_km", "value": 2450.0, "range": [0.4, 39.0]}, ...]`` (plain
+    floats, JSON-ready; quantity names of :data:`RANGE_QUANTITIES`), empty when in range.
+    """
+    out = []
+    for key, (attr, _, _) in RANGE_QUANTITIES.items():
+        lim = ranges.get(key)
+        if lim is None:
+            continue
+        value, lo, hi = float(getattr(target, attr)), float(lim[0]), float(lim[1])
+        if not lo <= value <= hi:
+            out.append({"quantity": key, "value": value, "range": [lo, hi]})
+    return out
+
+
+def describe_violation(v: dict[str, Any]) -> str:
+    """``"distance 2450 km > 39 km"`` for one entry of :func:`range_violations`."""
+    _, label, unit = RANGE_QUANTITIES[v["quantity"]]
+    lo, hi = v["range"]
+    side, bound = (">", hi) if v["value"] > hi else ("<", lo)
+    return f"{label} {v['value']:.3g}{unit} {side} {bound:.3g}{unit}"
+
+
 def check_training_ranges(targets: Iterable[Target], ranges: dict[str, Any], strict: bool = False) -> list[str]:
     """Compare targets with a model's training ranges.
 
     ranges : dict with optional keys ``magnitude``, ``distance_km``, ``depth_km`` (each
         ``[min, max]``), ``latitude``/``longitude`` (event box, ``[min, max]``).
     Returns the messages; each is also issued as :class:`OutOfRangeWarning`, or, with
-    ``strict``, the first one raises :class:`ScenarioError`.
+    ``strict``, the first one raises :class:`ScenarioError`. The same comparison as data:
+    :func:`range_violations`.
     """
     msgs = []
     for t in targets:
-        checks = {
-            "magnitude": t.magnitude,
-            "distance_km": t.distance_km,
-            "depth_km": t.event_depth_km,
-            "latitude": t.event_lat,
-            "longitude": t.event_lon,
-        }
-        for key, value in checks.items():
-            lim = ranges.get(key)
-            if lim is None:
-                continue
-            lo, hi = float(lim[0]), float(lim[1])
-            if not lo <= value <= hi:
-                msgs.append(
-                    f"target {t.network}.{t.station} (event {t.event_id}): {key} = {value:.3g} outside the "
-                    f"model's training range [{lo:.3g}, {hi:.3g}]"
-                )
+        for v in range_violations(t, ranges):
+            lo, hi = v["range"]
+            msgs.append(
+                f"target {t.network}.{t.station} (event {t.event_id}): {v['quantity']} = {v['value']:.3g} outside "
+                f"the model's training range [{lo:.3g}, {hi:.3g}]"
+            )
     for m in msgs:
         if strict:
             raise ScenarioError(m + " (refused: --strict)")

@@ -321,8 +321,14 @@ class Store:
             raise FileNotFoundError(f"{self.path} is not a store: no metadata.csv")
         try:
             self.metadata = pd.read_csv(meta_path, low_memory=False)
-        except (ValueError, UnicodeDecodeError) as e:  # pandas' ParserError / EmptyDataError
+        except pd.errors.EmptyDataError:
+            raise ValueError(f"{meta_path}: empty (no header, no records): not a store with records; "
+                             "re-create it with heggs ingest or heggs simulate") from None
+        except (ValueError, UnicodeDecodeError) as e:  # pandas' ParserError
             raise ValueError(f"{meta_path}: not a readable store table ({' '.join(str(e).split())})") from None
+        if "trace_name" not in self.metadata.columns:
+            raise ValueError(f"{meta_path}: no header with a trace_name column (first line: "
+                             f"{','.join(map(str, self.metadata.columns))[:80]!r}): not a store table")
         self._h5: h5py.File | None = None
         self._pid: int | None = None
         self._check_waveforms(verify)

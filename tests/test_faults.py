@@ -138,10 +138,36 @@ def test_empty_input_over_an_existing_store_is_refused_and_the_store_is_intact(s
         ingest([], sim_store, progress=False)
     assert _tree(sim_store) == before
     assert not [p for p in sim_store.parent.iterdir() if p.name.startswith(".")]  # no scratch left
-    # into a new folder an empty store is still written (the report says why it is empty)
-    res = _cli("ingest", empty, "--out", tmp_path / "new", "--quiet")
-    assert res.exit_code == 0, res.output
-    assert json.loads((tmp_path / "new" / "ingest_summary.json").read_text())["records"] == 0
+    # nor is an empty store written into a new folder (train/inspect could not open it): one line
+    # naming the folder, the inputs and the skip reasons, and nothing on disk
+    _one_line_error(_cli("ingest", empty, "--out", tmp_path / "new", "--quiet"), tmp_path / "new", empty,
+                    "no records", "nothing was written", "skipped by reason: none", "no waveform file")
+    assert not (tmp_path / "new").exists()
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # no scratch, no lock left
+
+
+def test_an_ingest_whose_inputs_are_all_skipped_names_the_reasons_and_writes_nothing(tmp_path):
+    from heggs.ingest.records import Skip
+    from heggs.ingest.run import NoRecordsError, ingest
+
+    items = [Skip("a.mseed", "no event match", ""), Skip("b.mseed", "no event match", ""),
+             Skip("c.mseed", "no magnitude", "event x")]
+    with pytest.raises(NoRecordsError, match=r"2 no event match; 1 no magnitude") as e:
+        ingest(items, tmp_path / "s", progress=False, inputs=["arch/"])
+    assert "arch/" in str(e.value) and "3 input(s) read" in str(e.value) and "\n" not in str(e.value)
+    assert e.value.report.summary["skips_by_reason"] == {"no event match": 2, "no magnitude": 1}
+    assert len(e.value.report.skips) == 3 and list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("content", ["", "\n", "XX,S0,1.0\nXX,S1,2.0\n"])
+def test_a_store_with_an_empty_or_headerless_table_is_one_line_naming_the_file(tmp_path, content):
+    store = tmp_path / "s"
+    store.mkdir()
+    (store / "metadata.csv").write_text(content)
+    with pytest.raises(ValueError, match="metadata.csv") as e:
+        Store(store)
+    assert "\n" not in str(e.value) and ("empty" in str(e.value) or "no header" in str(e.value))
+    _one_line_error(_cli("inspect", store, "--no-plots"), store / "metadata.csv")
 
 
 def test_reingest_into_its_own_store_still_replaces_it(sim_store, tmp_path):
@@ -274,7 +300,8 @@ def test_duplicate_station_rows_write_distinct_files(tiny_run, tmp_path):
     assert res.exit_code == 0, res.output
     written = sorted(p for p in out.iterdir() if not p.name.startswith("."))
     assert f"wrote {len(written)} file(s)" in res.output, (res.output, written)
-    assert len(written) == 6  # per row: .mseed, .mseed.json, .png
+    # per row: .mseed, .mseed.json, .png; per run: intensity_measures.csv, psa_vs_gmpe.png (two stations)
+    assert len(written) == 8 and {"intensity_measures.csv", "psa_vs_gmpe.png"} <= {p.name for p in written}
     seeds = sorted(json.loads(p.read_text())["heggs"]["seed"] for p in written if p.name.endswith(".mseed.json"))
     assert seeds == [1000, 2000]  # one record of each row (rows get seed 1000 x row number)
 

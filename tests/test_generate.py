@@ -7,8 +7,11 @@ here: files, units, orientation, metadata, sample counts, seeds and guard rails 
 from __future__ import annotations
 
 import json
+import re
+from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 from click.testing import CliRunner
@@ -206,6 +209,84 @@ def test_cli_single_scenario_mseed_and_png(tiny_model, tmp_path):
     target = side["heggs"]["target"]
     assert isinstance(target, dict) and target["station_lat"] == pytest.approx(35.3) and target["n_records"] == 2
     assert UTCDateTime(target["origin_time"]) == UTCDateTime("2021-05-01T12:00:00")
+    assert side["out_of_range"] == []  # in the training ranges
+    # the intensity-measure table: one row per record, the numbers of heggs.evaluate.intensity on the files
+    import pandas as pd
+
+    from heggs.evaluate.intensity import intensity_measures
+
+    table = pd.read_csv(out / "intensity_measures.csv", keep_default_na=False)
+    assert table["member"].tolist() == [0, 1] and table["seed"].tolist() == [5, 6]
+    assert set(table["station"]) == {"S0001"} and table["out_of_training_range"].tolist() == ["", ""]
+    for col in ("pga_rotd50_g", "pga_Z_m_s2", "pgv_rotd50_m_s", "psa_rotd50_0.3s_g", "arias_E_m_s", "d5_95_N_s"):
+        assert col in table.columns
+    again = intensity_measures([read(str(out / f"scenario.XX.S0001.{k:02d}.mseed")) for k in range(2)])
+    for col in ("pga_rotd50_m_s2", "pgv_E_m_s", "psa_rotd50_1s_g", "arias_Z_m_s", "d5_95_E_s"):
+        np.testing.assert_allclose(table[col], again[col], rtol=1e-6)
+    assert not (out / "psa_vs_gmpe.png").exists()  # one station: no PSA-vs-distance figure
+
+
+def test_cli_out_of_range_is_marked_in_the_png_title_and_the_sidecar(tiny_model, tmp_path, monkeypatch):
+    """A target outside the training ranges is generated with a warning and marked: the PNG's
+    title says OUT OF TRAINING RANGE and what, the sidecar has an out_of_range list (empty in
+    range); the title names the distance (epicentral) and the spectrograms have colour bars."""
+    from matplotlib.figure import Figure
+
+    saved = {}
+    real_savefig = Figure.savefig
+
+    def savefig(fig, path, *args, **kwargs):
+        saved[Path(path).name] = fig
+        return real_savefig(fig, path, *args, **kwargs)
+
+    monkeypatch.setattr(Figure, "savefig", savefig)
+    ranges = HEGGS.load(tiny_model / "run").training_ranges
+    csv = tmp_path / "s.csv"
+    csv.write_text("station_lat,station_lon,event_lat,event_lon,event_depth_km,magnitude,station\n"
+                   "35.3,-117.2,35.1,-117.1,8,3.5,IN\n"
+                   "35.3,-117.2,35.1,-117.1,8,7.9,MAG\n")
+    out = tmp_path / "o"
+    with pytest.warns(OutOfRangeWarning, match="magnitude"):
+        res = _run(["generate", "--model", str(tiny_model / "run"), "--scenarios", str(csv), "--out", str(out),
+                    "--no-progress"])
+    assert res.exit_code == 0, res.output
+    lo, hi = ranges["magnitude"]
+    side = json.loads((out / "scenario.XX.MAG.00.mseed.json").read_text())
+    assert side["out_of_range"] == [{"quantity": "magnitude", "value": 7.9, "range": [lo, hi]}]
+    assert "out_of_range" not in side["heggs"]  # one place
+    assert json.loads((out / "scenario.XX.IN.00.mseed.json").read_text())["out_of_range"] == []
+    bad, good = saved["scenario.XX.MAG.png"], saved["scenario.XX.IN.png"]
+    title = bad._suptitle.get_text()
+    assert title.startswith(f"OUT OF TRAINING RANGE: magnitude 7.9 > {hi:.3g}") and "M7.9" in title
+    assert "OUT OF" not in good._suptitle.get_text()
+    d = make_target(station_lat=35.3, station_lon=-117.2, event_lat=35.1, event_lon=-117.1, event_depth_km=8,
+                    magnitude=3.5).distance_km
+    assert f"epicentral distance {d:.1f} km" in good._suptitle.get_text()
+    bars = [c.colorbar for ax in good.get_axes() for c in ax.collections if c.colorbar is not None]
+    assert len(bars) == 3 and all("dB" in b.ax.get_ylabel() and "(m/s²)²/Hz" in b.ax.get_ylabel() for b in bars)
+    table = json.loads(pd.read_csv(out / "intensity_measures.csv", keep_default_na=False).to_json(orient="records"))
+    assert [r["out_of_training_range"] for r in table] == ["", "magnitude"]
+    assert (out / "psa_vs_gmpe.png").exists()  # a scenario CSV over two stations (here one site, two events)
+    # a section reaching beyond the training distances says so in its title
+    with pytest.warns(OutOfRangeWarning, match="distance_km"):
+        res = _run(["generate", "--model", str(tiny_model / "run"), "--event", "35.1,-117.1,8,3.5", "--section",
+                    "--n-stations", "2", "--max-distance", "500", "--out", str(tmp_path / "sec"), "--no-progress"])
+    assert res.exit_code == 0, res.output
+    title = saved["scenario_section.png"]._suptitle.get_text().replace("\n", " ")
+    assert re.match(r"OUT OF TRAINING RANGE: 2 of 2 stations \(e\.g\. distance (499|500) km > \d+ km\) — HEGGS section",
+                    title), title
+
+
+def test_api_streams_carry_out_of_range(tiny_model):
+    model = HEGGS.load(tiny_model / "run")
+    far = make_target(station_lat=35.3, station_lon=-117.2, event_lat=35.1, event_lon=-117.1, event_depth_km=8,
+                      magnitude=7.9)
+    with pytest.warns(OutOfRangeWarning):
+        st = model.generate(far, progress=False)[0]
+    assert [v["quantity"] for v in st[0].stats.heggs.out_of_range] == ["magnitude"]
+    near = make_target(station_lat=35.3, station_lon=-117.2, event_lat=35.1, event_lon=-117.1, event_depth_km=8,
+                       magnitude=3.5)
+    assert model.generate(near, progress=False)[0][0].stats.heggs.out_of_range == []
 
 
 def test_cli_csv_bad_rows_do_not_lose_good_ones(tiny_model, tmp_path):
@@ -242,11 +323,14 @@ def test_cli_section_hdf5_and_seisbench(tiny_model, tmp_path):
         assert f["waveforms"].shape == (4, 3, N) and f["waveforms"].attrs["units"] == "m/s2"
         d = [t["station"] for t in json.loads(f.attrs["targets"])]
     assert d == ["V0000", "V0001", "V0002", "V0003"] and (out / "scenario_section.png").exists()
+    assert (out / "psa_vs_gmpe.png").exists() and len((out / "intensity_measures.csv").read_text().splitlines()) == 5
     sb = pytest.importorskip("seisbench.data")
     out2 = tmp_path / "sb"
     res = _run(["generate", "--model", str(tiny_model / "run"), "--event", "35.1,-117.1,8,3.5", "--station",
-                "35.3,-117.2", "-n", "3", "--format", "seisbench", "--out", str(out2), "--no-progress", "--no-png"])
+                "35.3,-117.2", "-n", "3", "--format", "seisbench", "--out", str(out2), "--no-progress", "--no-png",
+                "--no-intensity"])
     assert res.exit_code == 0, res.output
+    assert not (out2 / "intensity_measures.csv").exists()
     ds = sb.WaveformDataset(out2 / "generated", component_order="ENZ")
     assert len(ds) == 3 and ds.get_waveforms(0).shape == (3, N)
 

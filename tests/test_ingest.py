@@ -14,7 +14,7 @@ from obspy.core.inventory import Channel, Inventory, Network, Response, Station
 from heggs.ingest.catalog import Catalog
 from heggs.traveltimes import TravelTimeTable, taup_first_arrivals
 from heggs.config import IngestConfig
-from heggs.ingest.run import ingest, process_record
+from heggs.ingest.run import NoRecordsError, ingest, process_record
 from heggs.ingest.records import EventInfo, RawRecord, Skip, StationInfo
 from heggs.store import Store
 
@@ -251,8 +251,10 @@ def test_coarse_header_origin_is_refined_by_catalog(tmp_path):
     header = EventInfo("knet", T0 - 19, 0.01, 0.0, 10.0, 4.5, "Mj", origin_uncertainty_s=60.0)
     precise = EventInfo("cat1", T0, 0.0, 0.0, 10.0, None, None)
     rec = _record([_sine(5.0, 1.0, 100.0, 120.0)] * 3, units="m/s2", event=header)
-    rep = ingest([rec], tmp_path / "s", progress=False)
-    assert rep.summary["records"] == 0 and rep.summary["skips_by_reason"] == {"no event match": 1}
+    with pytest.raises(NoRecordsError, match="1 no event match") as e:
+        ingest([rec], tmp_path / "s", progress=False)
+    assert e.value.report.summary["records"] == 0
+    assert e.value.report.summary["skips_by_reason"] == {"no event match": 1}
     rec = _record([_sine(5.0, 1.0, 100.0, 120.0)] * 3, units="m/s2", event=header)
     rep = ingest([rec], tmp_path / "s", catalog=Catalog([precise]), progress=False)
     meta = pd.read_csv(tmp_path / "s" / "metadata.csv")
@@ -322,8 +324,11 @@ def test_knet_records_need_the_catalog_origin_and_are_head_padded(tmp_path, shar
     from heggs.ingest.generic import scan_archive
 
     folder = shared_data / "gmprocess" / "knet" / "us2000cnnl"
-    rep = ingest(scan_archive(folder), tmp_path / "a", progress=False)
+    with pytest.raises(NoRecordsError, match="no event match") as e:
+        ingest(scan_archive(folder), tmp_path / "a", progress=False)
+    rep = e.value.report
     assert rep.summary["records"] == 0 and set(rep.summary["skips_by_reason"]) == {"no event match"}
+    assert not (tmp_path / "a").exists()
     rep = ingest(scan_archive(folder), tmp_path / "b", catalog=Catalog.from_files([folder / "event.json"]),
                  progress=False)
     meta = pd.read_csv(tmp_path / "b" / "metadata.csv")
@@ -337,7 +342,7 @@ def test_knet_records_need_the_catalog_origin_and_are_head_padded(tmp_path, shar
     assert 0.005 < np.abs(w).max() < 5.0  # an M6.2 at ~100-150 km: ~0.1-10 % g
 
 
-def test_cli_warns_when_no_waveform_file_is_found(tmp_path):
+def test_cli_fails_in_one_line_when_no_waveform_file_is_found(tmp_path):
     from click.testing import CliRunner
 
     from heggs.cli import main
@@ -346,6 +351,8 @@ def test_cli_warns_when_no_waveform_file_is_found(tmp_path):
     np.savez(tmp_path / "arch" / "record.npz", data=np.zeros((3, 100)))
     res = CliRunner().invoke(main, ["ingest", str(tmp_path / "arch"), "--kind", "generic", "--out",
                                     str(tmp_path / "store"), "--no-progress"])
-    assert res.exit_code == 0, res.output
-    assert "no waveform file was found" in res.output and ".npz" in res.output
-    assert "records        0" in res.output
+    assert res.exit_code == 1, res.output
+    errors = [ln for ln in res.output.splitlines() if ln.startswith("error:")]
+    assert len(errors) == 1 and "Traceback" not in res.output
+    assert "no waveform file was found" in errors[0] and ".npz" in errors[0] and "no records" in errors[0]
+    assert str(tmp_path / "arch") in errors[0] and not (tmp_path / "store").exists()

@@ -94,6 +94,23 @@ def test_training_range_warn_and_strict():
     assert check_training_ranges([make_target(**GOOD)], ranges) == []
 
 
+def test_range_violations_are_data_and_read_as_one_line():
+    from heggs.scenario import describe_violation, range_violations
+
+    far = make_target(**{**GOOD, "station_lat": 57.0, "station_lon": -117.5})  # ~2,360 km north
+    ranges = {"magnitude": [3.2, 7.1], "distance_km": [0.4, 39.0], "depth_km": [10.0, 20.0]}
+    v = range_violations(far, ranges)
+    assert [x["quantity"] for x in v] == ["distance_km", "depth_km"]
+    assert v[0]["value"] == pytest.approx(far.distance_km) and v[0]["range"] == [0.4, 39.0]
+    assert type(v[0]["value"]) is float and type(v[1]["range"][0]) is float  # JSON-ready
+    assert describe_violation(v[0]) == f"distance {far.distance_km:.3g} km > 39 km"
+    assert describe_violation(v[1]) == "depth 8 km < 10 km"
+    assert range_violations(make_target(**{**GOOD, "event_depth_km": 12.0}), ranges) == []
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", OutOfRangeWarning)
+        assert len(check_training_ranges([far], ranges)) == len(v)  # the same comparison
+
+
 def _record(n=500):
     rng = np.random.default_rng(0)
     return (rng.normal(size=(3, n)) * [[1e-3], [2e-3], [3e-3]]).astype(np.float32)
@@ -115,6 +132,11 @@ def test_stream_mseed_and_sac_roundtrip(tmp_path):
     # stats.heggs.target is an ObsPy AttribDict: the sidecar holds it as a JSON object
     assert side["heggs"]["target"] == {**t.as_dict(), "origin_time": "2019-07-06T03:19:53.000000Z"}
     assert side["heggs"]["member"] == 1 and side["heggs"]["seed"] == 6
+    assert side["out_of_range"] == []  # not checked here: an empty list, never missing
+    oor = [{"quantity": "magnitude", "value": 9.5, "range": [3.2, 7.1]}]
+    st2 = to_stream(w, t, 100.0, params={"seed": 6, "out_of_range": oor})
+    side2 = json.loads(write_stream(st2, tmp_path / "far.mseed", "mseed")[1].read_text())
+    assert side2["out_of_range"] == oor and "out_of_range" not in side2["heggs"]
     sac = write_stream(st, tmp_path / "rec", "sac")
     assert len(sac) == 3
     tr = read(str(sac[1]))[0]  # HNN

@@ -1,9 +1,10 @@
-"""Stage: evaluation metrics — ground-motion models (GMPEs) for PGA versus distance.
+"""Stage: evaluation metrics — ground-motion models (GMPEs) for PGA versus distance (and PSA).
 
 Median and ±σ PGA curves from the NGA-West2 models in pygmm (BSSA14, ASK14, CB14, CY14 by
 default) or, when the optional ``openquake`` extra is installed, any OpenQuake hazardlib GSIM
 by name (Italy: BindiEtAl2014Rjb, Japan: ZhaoEtAl2006Asc, …), and residuals of observed or
 generated PGA against them (mean and standard deviation of ``ln(PGA / median)``).
+:func:`gmpe_psa` gives the pygmm models' median RotD50 PSA and σ at given periods.
 
 Scenario geometry: HEGGS records carry only an epicentre, a depth and a magnitude, so sources
 are treated as points: ``R_JB = R_epi``, ``R_rup = R_hyp = sqrt(R_epi² + depth²)``,
@@ -22,6 +23,7 @@ from __future__ import annotations
 
 import warnings
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -36,10 +38,10 @@ __all__ = [
     "MagnitudeTypeWarning",
     "point_source_distances",
     "gmpe_pga",
+    "gmpe_psa",
     "pga_vs_distance",
     "gmpe_residuals",
     "pga_rotd50_g",
-    "gmpe_psa",
 ]
 
 #: pygmm class names of the default models (NGA-West2, all Mw-based, PGA as RotD50)
@@ -204,6 +206,52 @@ def gmpe_pga(
     -------
     median_g, ln_std : arrays of the broadcast input shape
     """
+    shape, mags, vs, dist = _scenario_arrays(magnitude, dist_epi_km, depth_km, v_s30, mechanism, dist_jb_km, dist_rup_km)
+    try:
+        _pygmm_model(model)
+    except KeyError:
+        med, sig = _openquake_pga(model, mags.ravel(), {k: v.ravel() for k, v in dist.items()}, vs.ravel(), mechanism, dip)
+        return np.asarray(med).reshape(shape), np.asarray(sig).reshape(shape)
+    fits = _pygmm_fits(model, mags, vs, dist, mechanism, dip, scenario)
+    median = np.array([m.pga for m in fits])
+    sigma = np.array([m.ln_std_pga for m in fits])
+    return median.reshape(shape), sigma.reshape(shape)
+
+
+def gmpe_psa(
+    model: str,
+    periods,
+    magnitude,
+    dist_epi_km,
+    depth_km=10.0,
+    v_s30=760.0,
+    mechanism: str = "SS",
+    dip: float = 90.0,
+    dist_jb_km=None,
+    dist_rup_km=None,
+    **scenario,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Median pseudo-spectral acceleration (g, RotD50, 5 % damping) and total σ of ln PSA.
+
+    model : a pygmm model ("BSSA14", "ASK14", "CB14", "CY14"); periods : (n_periods,) s,
+    interpolated by pygmm within the model's period range. Other parameters as
+    :func:`gmpe_pga`. Returns ``median_g, ln_std`` of shape ``broadcast input shape +
+    (n_periods,)``.
+    """
+    try:
+        _pygmm_model(model)
+    except KeyError:
+        raise ValueError(f"PSA needs one of the pygmm models {DEFAULT_MODELS}, got {model!r}") from None
+    per = np.atleast_1d(np.asarray(periods, dtype=np.float64))
+    shape, mags, vs, dist = _scenario_arrays(magnitude, dist_epi_km, depth_km, v_s30, mechanism, dist_jb_km, dist_rup_km)
+    fits = _pygmm_fits(model, mags, vs, dist, mechanism, dip, scenario)
+    median = np.array([np.asarray(m.interp_spec_accels(per), dtype=np.float64) for m in fits]).reshape(shape + per.shape)
+    sigma = np.array([np.asarray(m.interp_ln_stds(per), dtype=np.float64) for m in fits]).reshape(shape + per.shape)
+    return median, sigma
+
+
+def _scenario_arrays(magnitude, dist_epi_km, depth_km, v_s30, mechanism, dist_jb_km, dist_rup_km):
+    """Broadcast scenario inputs: ``(shape, magnitudes, v_s30, point-source distances)``."""
     if mechanism not in _MECHANISMS:
         raise ValueError(f"mechanism must be one of {tuple(_MECHANISMS)}, got {mechanism!r}")
     dist = point_source_distances(dist_epi_km, depth_km)
@@ -216,16 +264,19 @@ def gmpe_pga(
     )
     shape = mags.shape
     dist = {k: np.broadcast_to(v, shape) for k, v in dist.items()}
-    try:
-        cls = _pygmm_model(model)
-    except KeyError:
-        med, sig = _openquake_pga(model, mags.ravel(), {k: v.ravel() for k, v in dist.items()}, vs.ravel(), mechanism, dip)
-        return np.asarray(med).reshape(shape), np.asarray(sig).reshape(shape)
+    return shape, mags, vs, dist
+
+
+def _pygmm_fits(model: str, mags: np.ndarray, vs: np.ndarray, dist: dict[str, np.ndarray], mechanism: str,
+                dip: float, scenario: dict) -> list:
+    """One pygmm model instance per scenario (flattened order of ``mags``); identical scenarios
+    (the records of one station and event, ensembles) share one instance."""
     import pygmm
 
-    median = np.empty(mags.size)
-    sigma = np.empty(mags.size)
+    cls = _pygmm_model(model)
     flat = {k: v.ravel() for k, v in dist.items()}
+    out = []
+    seen: dict[tuple, Any] = {}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
         for i in range(mags.size):
@@ -241,10 +292,11 @@ def gmpe_pga(
                 dip=float(dip),
             )
             fields.update(scenario)  # explicit scenario fields win over the point-source ones
-            sc = pygmm.Scenario(**fields)
-            m = cls(sc)
-            median[i], sigma[i] = m.pga, m.ln_std_pga
-    return median.reshape(shape), sigma.reshape(shape)
+            key = tuple(sorted(fields.items()))
+            if key not in seen:
+                seen[key] = cls(pygmm.Scenario(**fields))
+            out.append(seen[key])
+    return out
 
 
 def pga_vs_distance(
@@ -350,41 +402,3 @@ def pga_rotd50_g(acc_ms2) -> np.ndarray:
     if a.ndim < 2 or a.shape[-2] < 2:
         raise ValueError(f"need at least two horizontal components on axis -2, got shape {a.shape}")
     return rotd_peak(a[..., :2, :], percentiles=(50,))[..., 0] / G
-
-
-def gmpe_psa(model: str, periods, magnitude, dist_epi_km, depth_km=10.0, v_s30=760.0, mechanism: str = "SS",
-             dip: float = 90.0) -> tuple[np.ndarray, np.ndarray]:
-    """Median 5 %-damped PSA (g, RotD50) and total σ of ln PSA of one pygmm GMPE at ``periods``.
-
-    model : "BSSA14", "ASK14", "CB14" or "CY14" (OpenQuake GSIMs are not supported here:
-    ValueError); periods : (k,) s; magnitude, dist_epi_km, depth_km : (n,) or scalars (Mw,
-    km; point-source geometry as :func:`gmpe_pga`). Returns median_g, ln_std : (n, k); records
-    with the same magnitude, distance and depth are computed once.
-    """
-    try:
-        cls = _pygmm_model(model)
-    except KeyError:
-        raise ValueError(f"PSA medians need one of the pygmm models {DEFAULT_MODELS}, got {model!r}") from None
-    import pygmm
-
-    if mechanism not in _MECHANISMS:
-        raise ValueError(f"mechanism must be one of {tuple(_MECHANISMS)}, got {mechanism!r}")
-    per = np.atleast_1d(np.asarray(periods, dtype=np.float64))
-    dist = point_source_distances(dist_epi_km, depth_km)
-    mags, vs, *_ = np.broadcast_arrays(np.asarray(magnitude, dtype=np.float64), np.asarray(v_s30, dtype=np.float64),
-                                       dist["dist_jb"])
-    dist = {k: np.broadcast_to(v, mags.shape).ravel() for k, v in dist.items()}
-    keys = np.stack([mags.ravel(), dist["dist_jb"], dist["depth"], vs.ravel()], axis=1)
-    uniq, inv = np.unique(keys, axis=0, return_inverse=True)
-    med = np.empty((len(uniq), per.size))
-    sig = np.empty((len(uniq), per.size))
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)
-        for i, (m, rjb, dep, v) in enumerate(uniq):
-            sc = pygmm.Scenario(mag=float(m), dist_jb=float(rjb), dist_rup=float(np.hypot(rjb, dep)), dist_x=float(rjb),
-                                depth_hyp=float(dep), depth_tor=float(dep), v_s30=float(v), mechanism=mechanism,
-                                dip=float(dip))
-            g = cls(sc)
-            med[i] = g.interp_spec_accels(per)
-            sig[i] = g.interp_ln_stds(per)
-    return med[inv.ravel()], sig[inv.ravel()]

@@ -22,6 +22,7 @@ __all__ = [
     "G",
     "pga",
     "pgv",
+    "velocity",
     "log_residual",
     "envelope",
     "envelope_correlation",
@@ -89,10 +90,18 @@ def pgv(acc, dt: float) -> np.ndarray:
 
     acc : (..., n_samples) m/s²;  dt : s  ->  (...) m/s
     """
+    return np.abs(velocity(acc, dt)).max(axis=-1)
+
+
+def velocity(acc, dt: float) -> np.ndarray:
+    """Ground velocity from acceleration as :func:`pgv` integrates it: mean removed, then the
+    trapezoid rule from v(0) = 0.
+
+    acc : (..., n_samples) m/s²;  dt : s  ->  (..., n_samples) m/s
+    """
     acc = _signal(acc, "acc")
     acc = acc - acc.mean(axis=-1, keepdims=True)
-    vel = cumulative_trapezoid(acc, dx=check_dt(dt), axis=-1, initial=0.0)
-    return np.abs(vel).max(axis=-1)
+    return cumulative_trapezoid(acc, dx=check_dt(dt), axis=-1, initial=0.0)
 
 
 def log_residual(generated, real) -> np.ndarray:

@@ -35,12 +35,12 @@ import numpy as np
 from .canonical import Processed, process_record, theoretical_travel_times, travel_time_table
 from .catalog import Catalog, merge_duplicates
 from ..config import IngestConfig, to_dict
-from ..folders import claim
+from ..folders import FolderError, claim
 from .records import EventInfo, RawRecord, Skip
 from ..store import StoreWriter, assign_splits
 from ..traveltimes import geodesics
 
-__all__ = ["IngestReport", "Processed", "ingest", "process_record", "record_fingerprint", "resolve_event",
+__all__ = ["IngestReport", "NoRecordsError", "Processed", "ingest", "process_record", "record_fingerprint", "resolve_event",
            "travel_time_table"]
 
 
@@ -122,6 +122,26 @@ class IngestReport:
         return int(self.summary["records"])
 
 
+class NoRecordsError(FolderError):
+    """An ingest that yielded no records: nothing is written (a store without records cannot be
+    opened by ``heggs train`` / ``heggs inspect``). The message is one line naming the output
+    folder, the inputs and the skip reasons; ``report`` holds the summary and every skip."""
+
+    def __init__(self, message: str, report: "IngestReport"):
+        super().__init__(message)
+        self.report = report
+
+
+def _no_records_message(out: Path, inputs: list[str], summary: dict[str, Any]) -> str:
+    """One line: which folder was not written, from which inputs, and why each input was skipped."""
+    reasons = sorted(summary["skips_by_reason"].items(), key=lambda kv: (-kv[1], kv[0]))
+    why = "; ".join(f"{n} {r}" for r, n in reasons) if reasons else "none"
+    kept = ("the existing folder was left as it is" if out.is_dir() and any(out.iterdir())
+            else "nothing was written")
+    return (f"{out}: the ingest of {', '.join(inputs) if inputs else 'the given items'} yielded no records, so "
+            f"{kept} ({summary['inputs']} input(s) read; skipped by reason: {why})")
+
+
 def record_fingerprint(raw: RawRecord) -> str:
     """Content hash of a raw record's channels (ids, times, rates, samples)."""
     h = hashlib.sha1()
@@ -187,6 +207,10 @@ def ingest(
         left by a killed ingest into it is removed first). An empty result never replaces a
         non-empty ``out``.
 
+    An ingest that yields no records raises :class:`NoRecordsError` (one line naming ``out``,
+    ``inputs`` and the skip reasons; its ``report`` holds the summary and skips) and writes
+    nothing: neither a new store nor over an existing one.
+
     Memory is bounded: processed windows go to a scratch HDF5 file beside ``out`` while only
     their metadata rows (~2 KB each) stay in memory; duplicates (same data reached twice,
     co-located instruments, events located twice) are resolved at the end and the chosen
@@ -202,8 +226,12 @@ def ingest(
     """
     cfg = cfg or IngestConfig()
     out = Path(out)
+    inputs = [str(p) for p in inputs if p is not None]
     with claim(out, "store", inputs, overwrite):
-        return _ingest_into(items, out, cfg, catalog, progress, workers, adapter)
+        report = _ingest_into(items, out, cfg, catalog, progress, workers, adapter)
+        if report.n_records == 0:
+            raise NoRecordsError(_no_records_message(out, inputs, report.summary), report)
+        return report
 
 
 def _ingest_into(items: Iterable[RawRecord | Skip], out: Path, cfg: IngestConfig, catalog: Catalog | None,
@@ -275,7 +303,8 @@ def _ingest_into(items: Iterable[RawRecord | Skip], out: Path, cfg: IngestConfig
         skips.extend(dup_skips)
         skips.sort(key=lambda k: (k.origin, k.reason, k.detail))  # independent of worker timing
         summary = _summary(kept, skips, n_inputs, cfg)
-        _write_store(out, kept, skips, summary, scratch_dir / "scratch.hdf5", cfg, progress)
+        if kept:  # no records: nothing is written (ingest raises NoRecordsError)
+            _write_store(out, kept, skips, summary, scratch_dir / "scratch.hdf5", cfg, progress)
     finally:
         if pool is not None:
             pool.terminate()
