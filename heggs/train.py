@@ -282,7 +282,7 @@ def adapt_model_config(cfg: TrainConfig, store: Store, dataset: PairDataset) -> 
     if cfg.fit_amplitude_scale:
         physical = (meta["trace_units"] == "m/s2").to_numpy() if "trace_units" in meta else np.zeros(len(meta), bool)
         if "trace_clipped" in meta:  # a clipped record's level is not its true level
-            physical &= ~meta["trace_clipped"].fillna(False).astype(bool).to_numpy()
+            physical = physical & ~meta["trace_clipped"].fillna(False).astype(bool).to_numpy()
         use = np.flatnonzero(physical) if physical.any() else np.arange(len(meta))
         use = use[: cfg.amplitude_fit_records]
         waves = store.waveforms(rows[use])
