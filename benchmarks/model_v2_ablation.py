@@ -16,6 +16,7 @@ each as a mean with a 95 % bootstrap interval over EVENTS:
 ``--speed`` also times the decode path (decoder + ACM + the model's phase step) against 128
 Griffin-Lim iterations from random phase on the same decoded spectrograms (same STFT).
 ``--plots DIR`` writes PNGs of a few generated records (heggs.plots.plot_generated_record).
+``--table A.json B.json ...`` prints the markdown table of docs/model_v2.md from result files.
 
     OMP_NUM_THREADS=1 python benchmarks/model_v2_ablation.py RUN --data /tmp/sim_abl --n 64 \\
         --out docs/model_v2/RUN.json [--speed] [--plots DIR]
@@ -58,6 +59,13 @@ def ols(y: np.ndarray, m: np.ndarray, lnr: np.ndarray) -> np.ndarray:
     return np.linalg.lstsq(a, y, rcond=None)[0]
 
 
+def between_sd(resid: np.ndarray, events: np.ndarray) -> float:
+    """Standard deviation over events of the per-event mean residual (events with >= 2 records)."""
+    uniq, inv, counts = np.unique(events, return_inverse=True, return_counts=True)
+    means = np.bincount(inv, weights=resid) / counts
+    return float(np.std(means[counts >= 2])) if np.sum(counts >= 2) > 1 else float("nan")
+
+
 def boot(fn, events: np.ndarray, n: int = 1000, seed: int = 0) -> tuple[float, float, float]:
     """fn(index array) on all records, and its 95 % percentile interval resampling events."""
     uniq, inv = np.unique(events, return_inverse=True)
@@ -71,7 +79,29 @@ def boot(fn, events: np.ndarray, n: int = 1000, seed: int = 0) -> tuple[float, f
     return float(fn(np.arange(len(events)))), float(lo), float(hi)
 
 
+def table(paths: list[str]) -> str:
+    """Markdown table (one row per result JSON and mode) of the figures above."""
+    def f(v, d=2):
+        return f"{v[0]:.{d}f} [{v[1]:.{d}f}, {v[2]:.{d}f}]"
+
+    head = ("| run | source | ln PGA real/gen | d lnPGA/dM (real) | d lnPGA/d lnR (real) | env corr | onset MAE s (r) "
+            "| valid: all / mean / band / edges / comb / drift |")
+    lines = [head, "|" + "---|" * 8]
+    for p in paths:
+        d = json.loads(Path(p).read_text())
+        for mode in ("nosrc", "src"):
+            r = d[mode]
+            v = " / ".join(f"{r[f'valid_{k}'][0]:.2f}" for k in ("all", "mean", "band", "edges", "comb", "drift"))
+            lines.append(f"| {Path(p).stem} | {'with' if mode == 'src' else 'none'} | {f(r['lnpga_bias'])} "
+                         f"| {f(r['slope_M'])} ({r['real_slope_M'][0]:.2f}) | {f(r['slope_lnR'])} ({r['real_slope_lnR'][0]:.2f}) "
+                         f"| {f(r['env_corr'], 3)} | {f(r['onset_mae'], 1)} ({r['onset_r']:.2f}) | {v} |")
+    return "\n".join(lines)
+
+
 def main() -> None:
+    if len(sys.argv) > 1 and sys.argv[1] == "--table":
+        print(table(sys.argv[2:]))
+        return
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("run")
     ap.add_argument("--data", required=True)
@@ -81,12 +111,18 @@ def main() -> None:
     ap.add_argument("--speed", action="store_true")
     ap.add_argument("--plots", default=None)
     ap.add_argument("--phase-iterations", type=int, default=None, help="override cfg.phase_iterations")
+    ap.add_argument("--phase-init", default=None, choices=["model", "random"], help="override cfg.phase_init")
+    ap.add_argument("--output-band-min-hz", type=float, default=None, help="override cfg.output_band_min_hz")
     args = ap.parse_args()
     torch.set_num_threads(1)
 
     net, normalizer, info = load_checkpoint(args.run)
     if args.phase_iterations is not None:
         net.cfg.phase_iterations = args.phase_iterations
+    if args.output_band_min_hz is not None:
+        net.cfg.output_band_min_hz = args.output_band_min_hz
+    if args.phase_init is not None:
+        net.cfg.phase_init = args.phase_init
     ds = PairDataset(args.data, "test", normalizer=normalizer, p_same=0.0, seed=123)
     meta = ds.store.metadata
     rng = np.random.default_rng(0)
@@ -106,13 +142,16 @@ def main() -> None:
     out: dict = {"run": str(args.run), "step": info.get("step"), "n_targets": len(items), "n_events": len(set(events)),
                  "model": {k: v for k, v in net.config_dict().items() if k in (
                      "complex_loss_weight", "mrstft_loss_weight", "phase_iterations", "level_head",
-                     "level_uses_source", "time_channels")}}
+                     "level_uses_source", "time_channels", "phase_init", "output_band_min_hz")}}
     ln_pga_real = np.log(np.abs(tgt).max(axis=(1, 2)))
     onset_real = onset_times(tgt, fs)
     out["real"] = {
         "slope": ols(ln_pga_real, mag, lnr)[1:].tolist(),
         "onset_mae": boot(lambda i: np.mean(np.abs(onset_real[i] - p_exact[i])), events),
     }
+    vr = validity_checks(tgt, fs, band_min, band, net.cfg.hop_length)
+    for name in ("mean", "band", "edges", "comb", "drift", "all"):
+        out["real"][f"valid_{name}"] = float(getattr(vr, f"passes_{name}").mean())
     gens = {}
     for mode in ("nosrc", "src"):
         t0 = time.perf_counter()
@@ -137,6 +176,8 @@ def main() -> None:
         res = {
             "s_per_record": sec / len(items),
             "lnpga_bias": boot(lambda i: np.mean(ln_pga_real[i] - ln_pga[i]), events),
+            "lnpga_resid_sd": boot(lambda i: np.std(ln_pga_real[i] - ln_pga[i]), events),
+            "lnpga_between_sd": boot(lambda i: between_sd(ln_pga_real[i] - ln_pga[i], events[i]), events),
             "slope_M": boot(lambda i: ols(ln_pga[i], mag[i], lnr[i])[1], events),
             "slope_lnR": boot(lambda i: ols(ln_pga[i], mag[i], lnr[i])[2], events),
             "real_slope_M": boot(lambda i: ols(ln_pga_real[i], mag[i], lnr[i])[1], events),
@@ -144,6 +185,9 @@ def main() -> None:
             "env_corr": boot(lambda i: np.nanmean(ec[i]), events),
             "onset_mae": boot(lambda i: np.mean(np.abs(on[i] - p_exact[i])), events),
             "onset_r": float(np.corrcoef(on, p_exact)[0, 1]),
+            "onset_bias": boot(lambda i: np.mean(on[i] - p_exact[i]), events),
+            "ln_rms_level_r": float(np.corrcoef(np.log(np.sqrt((gen ** 2).mean(axis=(1, 2))) + 1e-30),
+                                                np.log(np.sqrt((tgt ** 2).mean(axis=(1, 2)))))[0, 1]),
         }
         for name in ("mean", "band", "edges", "comb", "drift"):
             ok = getattr(v, f"passes_{name}").astype(float)
@@ -165,7 +209,7 @@ def main() -> None:
             t_dec = (time.perf_counter() - t0) / 3
             t0 = time.perf_counter()
             for _ in range(3):
-                net.synthesize(spec)
+                net.synthesize(spec, list(range(len(spec))))
             t_phase = (time.perf_counter() - t0) / 3
             cfg = net.cfg
             b, c2, f, t = spec.shape

@@ -251,6 +251,14 @@ class ModelConfig:
     #: Griffin-Lim iterations at decode time, started from the model's own decoded phase with
     #: magnitude |P|^(1/alpha) (fast Griffin-Lim, momentum 0.99); 0: exact inverse STFT
     phase_iterations: int = 0
+    #: start of those iterations: "model" (the decoded phase) or "random" (drawn from each
+    #: target's seed; the decoded phase is smooth across frames, which leaves spectral lines at
+    #: the frame rate, docs/model_v2.md)
+    phase_init: str = "model"
+    #: STFT bins whose centre frequency is below this (Hz) are zeroed before the waveform is
+    #: made (the records are band-passed from 1 Hz; decoded energy there integrates to a
+    #: velocity drift); 0: off
+    output_band_min_hz: float = 0.0
     #: explicit log level: a head on the pooled condition embedding predicts ln RMS per
     #: component of the linear target; output = unit-RMS shape x exp(level); spectrogram and
     #: waveform terms then compare shapes (both sides unit RMS)

@@ -234,14 +234,20 @@ class HEGGSNet(nn.Module):
             window=c.window,
         )
 
-    def synthesize(self, spec: torch.Tensor) -> torch.Tensor:
+    def synthesize(self, spec: torch.Tensor, seeds: Sequence[int] | None = None) -> torch.Tensor:
         """Waveforms from decoded spectrograms: (B, 2C, F, T) compressed STFT -> (B, C, n_samples) store units.
 
         With ``cfg.phase_iterations`` > 0, that many fast Griffin-Lim iterations
-        (:func:`heggs.model.phase.griffin_lim`) start from the decoded phase with magnitude
-        ``|P|^(1/alpha)``; otherwise the exact inverse (:meth:`waveform`).
+        (:func:`heggs.model.phase.griffin_lim`) run with magnitude ``|P|^(1/alpha)``, started
+        from the decoded phase (``cfg.phase_init = "model"``) or from a random phase drawn from
+        each row's seed (``"random"``; ``seeds`` : B ints); otherwise the exact inverse
+        (:meth:`waveform`). With ``cfg.output_band_min_hz`` > 0 the STFT bins below it are
+        zeroed first.
         """
         c = self.cfg
+        if c.output_band_min_hz > 0:  # the records are band-passed: no output below the band
+            freqs = torch.arange(spec.shape[2], device=spec.device) * (c.sampling_rate_hz / c.n_fft)
+            spec = spec * (freqs >= c.output_band_min_hz).to(spec.dtype)[None, None, :, None]
         if c.phase_iterations <= 0:
             return self.waveform(spec)
         b, c2, f, t = spec.shape
@@ -250,6 +256,14 @@ class HEGGSNet(nn.Module):
             z = z.reshape(b * (c2 // 2), f, t)
             if c.compression_alpha != 1.0:
                 z = z * z.abs().pow(1.0 / c.compression_alpha - 1.0)
+            if c.phase_init == "random":
+                if seeds is None or len(seeds) != b:
+                    raise ValueError("phase_init='random' needs one seed per row")
+                gens = [torch.Generator().manual_seed((int(s) * 7919 + 17) & 0xFFFF_FFFF) for s in seeds]
+                ph = torch.stack([2 * torch.pi * torch.rand(c2 // 2, f, t, generator=g) for g in gens]).reshape(-1, f, t)
+                z = torch.polar(z.abs(), ph.to(z.device))
+            elif c.phase_init != "model":
+                raise ValueError(f"phase_init must be 'model' or 'random', got {c.phase_init!r}")
             w = griffin_lim(z, c.phase_iterations, n_samples=c.n_samples, n_fft=c.n_fft, hop_length=c.hop_length, window=c.window)
             return (w * c.amplitude_scale).reshape(b, c2 // 2, c.n_samples)
 
@@ -633,7 +647,7 @@ class HEGGSNet(nn.Module):
                 x0_fn, z, self._alpha_bar, ddim_timesteps(t0, steps), progress=progress,
                 project=(lambda x0: self.reproject(x0, pooled)) if reproject else None, noise_init=eps,
             )
-            w = self.synthesize(self.decode(z0, pooled)).float()
+            w = self.synthesize(self.decode(z0, pooled), seeds).float()
             if self.level is None:
                 return w
             level = self.predicted_level(pooled)
