@@ -255,9 +255,9 @@ class ModelConfig:
     #: target's seed; the decoded phase is smooth across frames, which leaves spectral lines at
     #: the frame rate, docs/model_v2.md)
     phase_init: str = "model"
-    #: STFT bins whose centre frequency is below this (Hz) are zeroed before the waveform is
-    #: made (the records are band-passed from 1 Hz; decoded energy there integrates to a
-    #: velocity drift); 0: off
+    #: zero-phase 4-corner Butterworth high-pass of the output waveform at this frequency (Hz),
+    #: as the store's records were band-passed (decoded energy below the band integrates to a
+    #: velocity drift; the STFT bins are too coarse to cut it); 0: off
     output_band_min_hz: float = 0.0
     #: explicit log level: a head on the pooled condition embedding predicts ln RMS per
     #: component of the linear target; output = unit-RMS shape x exp(level); spectrogram and

@@ -286,3 +286,30 @@ def test_default_model_state_dict_keys_and_shapes_unchanged():
     net, _, _ = load_checkpoint(DEFAULT_MODEL)  # strict load
     assert net.level is None and net.unet.extra_channels == 0 and net.eta.extra_channels == 0
     assert net.cfg.phase_iterations == 0
+
+
+def test_random_phase_init_is_seeded_per_row():
+    torch.manual_seed(0)
+    net = HEGGSNet(tiny(phase_iterations=4, phase_init="random")).eval()
+    spec = torch.randn(2, 6, net.n_freqs, net.n_frames)
+    a = net.synthesize(spec, [1, 2])
+    torch.testing.assert_close(net.synthesize(spec[1:], [2])[0], a[1], rtol=1e-5, atol=1e-6 * float(a.abs().max()))
+    assert not torch.allclose(net.synthesize(spec, [1, 3])[1], a[1])
+    with pytest.raises(ValueError, match="seed"):
+        net.synthesize(spec)
+
+
+def test_output_band_min_removes_the_energy_below_it():
+    torch.manual_seed(0)
+    net = HEGGSNet(tiny(phase_iterations=0, output_band_min_hz=1.0)).eval()  # bins 0.39 Hz apart at 50 Hz
+    spec = net.spectrogram(burst(1) * 1e-3)  # a broadband record's (consistent) STFT
+
+    def low_fraction(w: torch.Tensor) -> float:
+        p = torch.fft.rfft(w.double(), dim=-1).abs().square()
+        f = torch.fft.rfftfreq(w.shape[-1], 1 / FS)
+        return float(p[..., f < 0.6].sum() / p.sum())
+
+    cut = low_fraction(net.synthesize(spec))
+    net.cfg.output_band_min_hz = 0.0
+    full = low_fraction(net.synthesize(spec))
+    assert full > 0.005 and cut < 0.05 * full

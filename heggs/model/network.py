@@ -241,15 +241,12 @@ class HEGGSNet(nn.Module):
         (:func:`heggs.model.phase.griffin_lim`) run with magnitude ``|P|^(1/alpha)``, started
         from the decoded phase (``cfg.phase_init = "model"``) or from a random phase drawn from
         each row's seed (``"random"``; ``seeds`` : B ints); otherwise the exact inverse
-        (:meth:`waveform`). With ``cfg.output_band_min_hz`` > 0 the STFT bins below it are
-        zeroed first.
+        (:meth:`waveform`). With ``cfg.output_band_min_hz`` > 0 the waveform is then high-passed
+        there (:meth:`_high_pass`).
         """
         c = self.cfg
-        if c.output_band_min_hz > 0:  # the records are band-passed: no output below the band
-            freqs = torch.arange(spec.shape[2], device=spec.device) * (c.sampling_rate_hz / c.n_fft)
-            spec = spec * (freqs >= c.output_band_min_hz).to(spec.dtype)[None, None, :, None]
         if c.phase_iterations <= 0:
-            return self.waveform(spec)
+            return self._high_pass(self.waveform(spec))
         b, c2, f, t = spec.shape
         with torch.autocast(device_type=spec.device.type, enabled=False):
             z = torch.view_as_complex(spec.float().reshape(b, c2 // 2, 2, f, t).permute(0, 1, 3, 4, 2).contiguous())
@@ -265,7 +262,20 @@ class HEGGSNet(nn.Module):
             elif c.phase_init != "model":
                 raise ValueError(f"phase_init must be 'model' or 'random', got {c.phase_init!r}")
             w = griffin_lim(z, c.phase_iterations, n_samples=c.n_samples, n_fft=c.n_fft, hop_length=c.hop_length, window=c.window)
-            return (w * c.amplitude_scale).reshape(b, c2 // 2, c.n_samples)
+            return self._high_pass((w * c.amplitude_scale).reshape(b, c2 // 2, c.n_samples))
+
+    def _high_pass(self, w: torch.Tensor) -> torch.Tensor:
+        """Zero-phase 4-corner Butterworth high-pass at ``cfg.output_band_min_hz`` (off at 0):
+        the store's records were band-passed the same way (docs/data-contract.md), while the
+        STFT's 0.78-1.56 Hz bins cannot make a sharp band edge. w : (B, C, n) -> (B, C, n)."""
+        fc = self.cfg.output_band_min_hz
+        if fc <= 0:
+            return w
+        from scipy.signal import butter, sosfiltfilt
+
+        sos = butter(4, fc, btype="highpass", fs=self.cfg.sampling_rate_hz, output="sos")
+        y = sosfiltfilt(sos, w.detach().cpu().double().numpy(), axis=-1)
+        return torch.as_tensor(y.copy(), dtype=torch.float32, device=w.device)
 
     # ------------------------------------------------------------------ time and level paths
     def arrivals_from_conditions(self, c: torch.Tensor) -> torch.Tensor:
