@@ -313,3 +313,10 @@ def test_output_band_min_removes_the_energy_below_it():
     net.cfg.output_band_min_hz = 0.0
     full = low_fraction(net.synthesize(spec))
     assert full > 0.005 and cut < 0.05 * full
+
+
+def test_invalid_option_combinations_are_refused():
+    with pytest.raises(ValueError, match="level_uses_source needs level_head"):
+        HEGGSNet(tiny(level_uses_source=True))
+    with pytest.raises(ValueError, match="phase_init"):
+        HEGGSNet(tiny(phase_iterations=2, phase_init="zeros"))

@@ -39,6 +39,13 @@ Decisions where the paper (arXiv 2412.17333) is silent:
   memorised targets although the one-step estimate was right; an auxiliary latent term
   (``latent_loss_weight``) helped less (``benchmarks/model_sampling_ablation.py``).
 
+Generator physics options (docs/model_v2.md; all off by default, so older weights behave as
+before): ``complex_loss_weight`` / ``mrstft_loss_weight`` (losses that need no matching phase,
+the latter on ISTFT(pred)), ``phase_iterations`` / ``phase_init`` / ``output_band_min_hz``
+(:meth:`HEGGSNet.synthesize`), ``level_head`` / ``level_uses_source`` (output = unit-RMS shape x
+exp(predicted ln RMS), the source's residual as event term; spectral terms then compare shapes)
+and ``time_channels`` (time coordinate and TauP P/S steps into x_θ and η).
+
 Performance: ``torch.compile`` is optional — compile the parts in place (``model.unet.compile()``,
 ``model.eta.compile()``, ...; the seeded noise and masks stay eager). Mixed precision: run
 :meth:`HEGGSNet.loss` under ``torch.autocast("cuda", dtype=torch.bfloat16)``; the STFTs, the
@@ -720,6 +727,15 @@ def _validate(cfg: ModelConfig) -> None:
         problems.append("n_timesteps and sampler_steps must be >= 1")
     if not 0 < cfg.t_start_fraction <= 1:
         problems.append(f"t_start_fraction={cfg.t_start_fraction} must be in (0, 1]")
+    if cfg.phase_iterations < 0 or cfg.phase_init not in ("model", "random"):
+        problems.append(f"phase_iterations={cfg.phase_iterations} must be >= 0 and phase_init={cfg.phase_init!r} "
+                        "'model' or 'random'")
+    if cfg.mrstft_loss_weight > 0 and (not cfg.mrstft_ffts or min(cfg.mrstft_ffts) < 8 or max(cfg.mrstft_ffts) > cfg.n_samples):
+        problems.append(f"mrstft_ffts={cfg.mrstft_ffts} must be STFT sizes in 8..n_samples")
+    if not 0 <= cfg.output_band_min_hz < cfg.sampling_rate_hz / 2:
+        problems.append(f"output_band_min_hz={cfg.output_band_min_hz} must be in [0, Nyquist)")
+    if cfg.level_uses_source and not cfg.level_head:
+        problems.append("level_uses_source needs level_head")
     if problems:
         raise ValueError("invalid ModelConfig: " + "; ".join(problems))
 
@@ -728,7 +744,9 @@ def dummy_batch(cfg: ModelConfig, batch_size: int, seed: int = 0, device: str | 
     """A synthetic batch in the ``PairDataset`` layout (for tests, benchmarks, FLOP counts).
 
     Waveforms are decaying noise bursts in m/s² scaled like ``cfg.amplitude_scale``; every
-    other item is a ``same`` pair and every third is in counts. Not data.
+    other item is a ``same`` pair and every third is in counts. The raw distance/depth and the
+    arrival times (time channels) follow the normalised conditions (distance = 60 + 30·c km,
+    depth = 10 + 4·c km, P/S at hypocentral distance / 6 and / 3.5 km/s). Not data.
     """
     gen = torch.Generator().manual_seed(seed)
     n, c = cfg.n_samples, cfg.n_components

@@ -49,7 +49,7 @@ def griffin_lim(
     momentum : fast Griffin-Lim momentum in [0, 1) (0: classic Griffin-Lim)
     Returns (N, n_samples) float32 waveforms in the unit of ``spec``.
     """
-    if spec.ndim != 2 + 1 or not spec.is_complex():
+    if spec.ndim != 3 or not spec.is_complex():
         raise ValueError(f"spec must be a complex (N, F, T) tensor, got {tuple(spec.shape)} {spec.dtype}")
     if n_iter < 0 or not 0.0 <= momentum < 1.0:
         raise ValueError(f"need n_iter >= 0 and 0 <= momentum < 1, got {n_iter}, {momentum}")
