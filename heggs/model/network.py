@@ -695,7 +695,7 @@ class HEGGSNet(nn.Module):
                 self.zero_grad(set_to_none=True)
         elif kind == "generate":
             with counter:
-                self.generate(batch["c_tgt"], [0])
+                self.generate(batch["c_tgt"], [0], arrivals=batch["tgt_arrivals_s"] if self.cfg.time_channels else None)
         else:
             raise ValueError(f"kind must be 'train', 'forward' or 'generate', got {kind!r}")
         return int(counter.get_total_flops())
