@@ -336,6 +336,45 @@ class ModelConfig:
     #: stop the latent term's gradient into the encoder (E_AE(X_tgt) is a fixed target; without
     #: it the term can shrink the latent instead of moving x_theta)
     latent_target_stop_grad: bool = True
+    # -- generator physics (docs/model_v2.md; each OFF by default so older models load and
+    #    behave bit-identically; configs/heggs_v2.json turns them on) ------------------------
+    #: weight of the masked complex spectrogram term; 0 drops it (with unpredictable phase it
+    #: is minimised by magnitudes of 2/3 of the target's)
+    complex_loss_weight: float = 1.0
+    #: weight of the multi-resolution STFT magnitude loss of the output WAVEFORM ISTFT(pred)
+    #: against the target waveform (log-magnitude L1 + spectral convergence; 0: off)
+    mrstft_loss_weight: float = 0.0
+    #: STFT sizes of that loss (hop n_fft/4)
+    mrstft_ffts: tuple[int, ...] = (64, 128, 256)
+    #: Griffin-Lim iterations at decode time, started from the model's own decoded phase with
+    #: magnitude |P|^(1/alpha) (fast Griffin-Lim, momentum 0.99); 0: exact inverse STFT
+    phase_iterations: int = 0
+    #: start of those iterations: "model" (the decoded phase) or "random" (drawn from each
+    #: target's seed; the decoded phase is smooth across frames, which leaves spectral lines at
+    #: the frame rate, docs/model_v2.md)
+    phase_init: str = "model"
+    #: zero-phase 4-corner Butterworth high-pass of the output waveform at this frequency (Hz),
+    #: as the store's records were band-passed (decoded energy below the band integrates to a
+    #: velocity drift; the STFT bins are too coarse to cut it); 0: off
+    output_band_min_hz: float = 0.0
+    #: explicit log level: a head on the pooled condition embedding predicts ln RMS per
+    #: component of the linear target; output = unit-RMS shape x exp(level); spectrogram and
+    #: waveform terms then compare shapes (both sides unit RMS)
+    level_head: bool = False
+    #: weight of the squared log-level loss (physical-unit targets only)
+    level_loss_weight: float = 1.0
+    #: with a source record, level = head(c_tgt) + (measured level of the source - head(c_src))
+    #: (the event term); in training used on pairs with a real physical source, dropped with
+    #: probability 0.5 per item so both uses are learnt
+    level_uses_source: bool = False
+    #: time coordinate + soft steps at the TauP P and S arrivals as extra input channels of the
+    #: U-Net (target) and eta (target and source) on the latent time grid
+    time_channels: bool = False
+    #: 1-D velocity model of those arrivals (heggs.traveltimes)
+    time_channels_model: str = "iasp91"
+    #: recorded by the model from its first training batch: how to recover raw distance/depth
+    #: from normalised conditions (and the window offset), for arrivals at generation
+    arrival_stats: dict[str, float] = field(default_factory=dict)
     # -- sampling --------------------------------------------------------------------------
     sampler_steps: int = 25
     #: re-project each intermediate x0 estimate of the DDIM chain onto the encoder's latent

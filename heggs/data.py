@@ -35,6 +35,12 @@ key                       dtype / shape       meaning
                                               ``torch.Generator`` with it to draw t and ε, so the
                                               result does not depend on batch size or on the
                                               number of DDP processes
+``src_arrivals_s``,       float32 (2,)        TauP (iasp91) first P and S times from distance and
+``tgt_arrivals_s``                            depth, s after the trace start (NaN when unknown);
+                                              the model's time channels use them, the same
+                                              TauP times it computes at generation
+``tgt_distance_km``,      float32 ()          raw epicentral distance and source depth of the
+``tgt_depth_km``                              target (the model records how to un-normalise them)
 ========================  ==================  ====================================================
 """
 
@@ -249,6 +255,16 @@ class PairDataset(torch.utils.data.Dataset):
         self._v0 = self._col("trace_valid_start_sample", np.full(n, -1.0))
         self._v1 = self._col("trace_valid_end_sample", np.full(n, -1.0))
         self._names = meta["trace_name"].astype(str).to_numpy()
+        # raw distance/depth and the trace start relative to the origin, for TauP arrivals
+        self._dist = raw[:, FEATURE_NAMES.index("path_ep_distance_km")].astype(np.float64)
+        self._depth = raw[:, FEATURE_NAMES.index("source_depth_km")].astype(np.float64)
+        if {"trace_start_time", "source_origin_time"} <= set(meta.columns):
+            start = pd.to_datetime(meta["trace_start_time"], utc=True, errors="coerce", format="ISO8601")
+            origin = pd.to_datetime(meta["source_origin_time"], utc=True, errors="coerce", format="ISO8601")
+            self._offset = ((start - origin).dt.total_seconds()).fillna(0.0).to_numpy(dtype=np.float64)
+        else:
+            self._offset = np.zeros(n)
+        self._arrivals: dict[int, np.ndarray] = {}
 
         keep = finite.copy()
         if split is not None:
@@ -328,6 +344,23 @@ class PairDataset(torch.utils.data.Dataset):
         v0, v1 = min(max(v0, 0), n_samples), min(max(v1, 0), n_samples)
         return torch.tensor([v0, max(v0, v1)], dtype=torch.int64)
 
+    def arrivals(self, row: int, model: str = "iasp91") -> np.ndarray:
+        """TauP first P and S times (2,) float32, s after the trace start, of store row ``row``
+        (NaN when distance or depth is unknown or out of the tables' range). Cached per row."""
+        if row not in self._arrivals:
+            from .traveltimes import get_table
+
+            out = np.full(2, np.nan, dtype=np.float32)
+            d, h = self._dist[row], self._depth[row]
+            if np.isfinite(d) and np.isfinite(h):
+                try:
+                    tt = get_table(model).lookup([d], [h])
+                    out[:] = [tt["p_time_s"][0] - self._offset[row], tt["s_time_s"][0] - self._offset[row]]
+                except ValueError:
+                    pass
+            self._arrivals[row] = out
+        return self._arrivals[row]
+
     def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
         if not 0 <= index < len(self._targets):
             raise IndexError(f"index {index} out of range for {len(self._targets)} targets")
@@ -350,6 +383,10 @@ class PairDataset(torch.utils.data.Dataset):
             "src_index": torch.tensor(src, dtype=torch.int64),
             "tgt_index": torch.tensor(tgt, dtype=torch.int64),
             "noise_seed": torch.tensor(_seed_int(self.seed, self.epoch, tgt, 1), dtype=torch.int64),
+            "src_arrivals_s": torch.from_numpy(self.arrivals(src).copy()),
+            "tgt_arrivals_s": torch.from_numpy(self.arrivals(tgt).copy()),
+            "tgt_distance_km": torch.tensor(self._dist[tgt], dtype=torch.float32),
+            "tgt_depth_km": torch.tensor(self._depth[tgt], dtype=torch.float32),
         }
 
     def __getstate__(self) -> dict[str, Any]:

@@ -193,6 +193,8 @@ CONTRACT = {
     "c_src": (torch.float32, (11,)), "c_tgt": (torch.float32, (11,)),
     "same": (torch.bool, ()), "src_physical": (torch.bool, ()), "tgt_physical": (torch.bool, ()),
     "src_index": (torch.int64, ()), "tgt_index": (torch.int64, ()), "noise_seed": (torch.int64, ()),
+    "src_arrivals_s": (torch.float32, (2,)), "tgt_arrivals_s": (torch.float32, (2,)),
+    "tgt_distance_km": (torch.float32, ()), "tgt_depth_km": (torch.float32, ()),
 }
 
 
@@ -213,6 +215,11 @@ def test_item_contract(store):
         assert bool(item["tgt_physical"]) == (meta.trace_units[t] == "m/s2")
         np.testing.assert_allclose(item["c_tgt"].numpy(), ds.normalizer.transform(condition_features(meta.iloc[[t]]))[0])
         assert int(item["noise_seed"]) >= 0
+        # arrivals: TauP from the raw distance and depth (the model's time channels)
+        from heggs.traveltimes import get_table
+        tt = get_table().lookup([meta.path_ep_distance_km[t]], [meta.source_depth_km[t]])
+        np.testing.assert_allclose(item["tgt_arrivals_s"].numpy(), [tt["p_time_s"][0], tt["s_time_s"][0]], atol=1e-3)
+        assert float(item["tgt_distance_km"]) == pytest.approx(meta.path_ep_distance_km[t], rel=1e-6)
     with pytest.raises(IndexError):
         ds[len(ds)]
 

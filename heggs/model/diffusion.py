@@ -15,8 +15,12 @@ Small named pieces (EDM style):
 - :func:`masked_spectrogram_loss` — per-item masked squared error in spectrogram space; counts
   targets compared after normalising both sides by their own masked RMS (shape only).
 - :func:`masked_magnitude_loss` — the same on compressed magnitudes (optional term).
-- :func:`spectrogram_objective` — the per-item spectrogram-space objective: complex term plus
-  ``magnitude_weight`` x magnitude term (what :meth:`heggs.model.network.HEGGSNet.loss` uses, and what a
+- :func:`mrstft_loss` — multi-resolution STFT magnitude loss of WAVEFORMS (log-magnitude L1 +
+  spectral convergence, as audio codecs train): it needs no matching phase, so a decoder
+  trained through the inverse STFT learns consistent spectrograms without being pulled to
+  zero where the phase is unpredictable.
+- :func:`spectrogram_objective` — the per-item spectrogram-space objective: ``complex_weight``
+  x complex term plus ``magnitude_weight`` x magnitude term (what :meth:`heggs.model.network.HEGGSNet.loss` uses, and what a
   baseline must use to be compared like with like).
 
 The composed objective ``‖X_tgt − D_AE(m_θ(z_t^src, c_tgt, t))‖²`` with
@@ -33,7 +37,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .autoencoder import ResBlock
-from .spectrogram import masked_rms
+from .spectrogram import band_mask, frame_mask, make_window, mask_waveform, masked_rms
 from .unet import timestep_embedding
 
 __all__ = [
@@ -45,6 +49,7 @@ __all__ = [
     "masked_spectrogram_loss",
     "masked_magnitude_loss",
     "spectrogram_objective",
+    "mrstft_loss",
 ]
 
 
@@ -119,9 +124,13 @@ class Eta(nn.Module):
 
     Conditioned on ``c_tgt`` (B, n_cond), ``c_src`` (B, n_cond; ignored when ``uses_c_src`` is
     False) and the timestep ``t`` (B,). Identity at initialisation (zero-initialised residual).
+    ``extra_channels`` > 0: ``extra`` (B, extra_channels, H, W) maps (time coordinate and
+    arrival steps, ``heggs.model.arrivals``) are concatenated to the input; the output stays a
+    latent.
     """
 
-    def __init__(self, latent_ch: int, ch: int, n_blocks: int, n_cond: int, n_timesteps: int, uses_c_src: bool = True):
+    def __init__(self, latent_ch: int, ch: int, n_blocks: int, n_cond: int, n_timesteps: int, uses_c_src: bool = True,
+                 extra_channels: int = 0):
         super().__init__()
         self.uses_c_src = uses_c_src
         self.n_timesteps = n_timesteps
@@ -130,16 +139,19 @@ class Eta(nn.Module):
         n_in = 2 * n_cond if uses_c_src else n_cond
         self.cond_mlp = nn.Sequential(nn.Linear(n_in, emb), nn.SiLU(), nn.Linear(emb, emb))
         self.time_mlp = nn.Sequential(nn.Linear(ch, emb), nn.SiLU(), nn.Linear(emb, emb))
-        self.conv_in = nn.Conv2d(latent_ch, ch, 3, padding=1)
+        self.extra_channels = extra_channels
+        self.conv_in = nn.Conv2d(latent_ch + extra_channels, ch, 3, padding=1)
         self.blocks = nn.ModuleList(ResBlock(ch, ch, emb) for _ in range(n_blocks))
         self.conv_out = nn.Conv2d(ch, latent_ch, 3, padding=1)
         nn.init.zeros_(self.conv_out.weight)
         nn.init.zeros_(self.conv_out.bias)
 
-    def forward(self, x: torch.Tensor, c_tgt: torch.Tensor, c_src: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+    def forward(
+        self, x: torch.Tensor, c_tgt: torch.Tensor, c_src: torch.Tensor, t: torch.Tensor, extra: torch.Tensor | None = None
+    ) -> torch.Tensor:
         c = torch.cat([c_tgt, c_src], dim=1) if self.uses_c_src else c_tgt
         emb = self.cond_mlp(c.to(x.dtype)) + self.time_mlp(timestep_embedding(t, self.ch, self.n_timesteps).to(x.dtype))
-        h = self.conv_in(x)
+        h = self.conv_in(x if extra is None else torch.cat([x, extra.to(x.dtype)], dim=1))
         for blk in self.blocks:
             h = blk(h, emb)
         return x + self.conv_out(F.silu(h))
@@ -203,20 +215,69 @@ def spectrogram_objective(
     physical: torch.Tensor,
     magnitude_weight: float = 1.0,
     shape_only_counts: bool = True,
+    complex_weight: float = 1.0,
 ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
     """Per-item spectrogram-space objective of a prediction (the model's loss without its
-    optional latent term).
+    optional latent and waveform terms).
 
-    Arguments as :func:`masked_spectrogram_loss`; ``magnitude_weight`` weights
-    :func:`masked_magnitude_loss` (0 leaves it out).
-    Returns ``(per_item (B,), terms)`` with ``terms["spec"]`` (and ``terms["mag"]`` when the
-    magnitude term is on), each (B,).
+    Arguments as :func:`masked_spectrogram_loss`; ``complex_weight`` weights the complex term
+    (0 leaves it out: with unpredictable phase it only shrinks magnitudes to 2/3, see
+    docs/model_v2.md) and ``magnitude_weight`` :func:`masked_magnitude_loss` (0 leaves it out).
+    Returns ``(per_item (B,), terms)`` with ``terms["spec"]`` (when the complex term is on) and
+    ``terms["mag"]`` (when the magnitude term is on), each (B,).
     """
-    spec = masked_spectrogram_loss(pred, target, mask, physical, shape_only_counts)
-    terms = {"spec": spec}
-    per_item = spec
+    terms: dict[str, torch.Tensor] = {}
+    per_item = torch.zeros(pred.shape[0], device=pred.device, dtype=torch.float32)
+    if complex_weight > 0:
+        spec = masked_spectrogram_loss(pred, target, mask, physical, shape_only_counts)
+        terms["spec"] = spec
+        per_item = spec if complex_weight == 1.0 else complex_weight * spec
     if magnitude_weight > 0:
         mag = masked_magnitude_loss(pred, target, mask, physical, shape_only_counts)
         terms["mag"] = mag
         per_item = per_item + magnitude_weight * mag
     return per_item, terms
+
+
+def mrstft_loss(
+    pred: torch.Tensor,
+    target: torch.Tensor,
+    valid: torch.Tensor,
+    band_max_hz: torch.Tensor,
+    *,
+    sampling_rate_hz: float,
+    ffts: Sequence[int] = (64, 128, 256),
+    window: str = "hann",
+    eps: float = 1e-3,
+) -> torch.Tensor:
+    """Per-item multi-resolution STFT magnitude loss between waveforms.
+
+    pred, target : (B, C, n) float, waveforms in one unit (callers pass unit-RMS shapes or
+        waveforms divided by the amplitude scale, so magnitudes are O(1))
+    valid : (B, 2) int ``[start, end)`` samples: both sides are zeroed outside it and only frames
+        inside it count; band_max_hz : (B,) Hz: only bins at or below it count
+    ffts : STFT sizes (hop = n_fft // 4, ``window``); eps : magnitude floor of the log term
+    Returns (B,) float32: mean over resolutions of (spectral convergence
+    ``‖|P|-|T|‖_F / ‖|T|‖_F`` + mean ``|ln(|P|+eps) - ln(|T|+eps)|``), over masked bins, all
+    components. Zero for identical waveforms; invariant to the sign of either side.
+    """
+    b, c, n = pred.shape
+    with torch.autocast(device_type=pred.device.type, enabled=False):
+        p = mask_waveform(pred.float(), valid).reshape(b * c, n)
+        t = mask_waveform(target.float(), valid).reshape(b * c, n)
+        total = torch.zeros(b, device=pred.device, dtype=torch.float32)
+        for n_fft in ffts:
+            hop = max(1, n_fft // 4)
+            win = make_window(window, n_fft, pred.device)
+            sp = torch.stft(p, n_fft, hop, window=win, center=True, pad_mode="constant", return_complex=True).abs()
+            st = torch.stft(t, n_fft, hop, window=win, center=True, pad_mode="constant", return_complex=True).abs()
+            f, nt = sp.shape[-2:]
+            sp, st = sp.reshape(b, c, f, nt), st.reshape(b, c, f, nt)
+            fm = frame_mask(valid.to(pred.device), n_samples=n, n_fft=n_fft, hop_length=hop)
+            bm = band_mask(band_max_hz.to(pred.device), n_fft=n_fft, sampling_rate_hz=sampling_rate_hz)
+            m = (bm[:, None, :, None] & fm[:, None, None, :]).float()
+            sc = ((sp - st).square() * m).sum(dim=(1, 2, 3)).sqrt() / ((st.square() * m).sum(dim=(1, 2, 3)).sqrt() + 1e-8)
+            logl1 = ((torch.log(sp + eps) - torch.log(st + eps)).abs() * m).sum(dim=(1, 2, 3))
+            logl1 = logl1 / (m.sum(dim=(1, 2, 3)) * c).clamp_min(1.0)
+            total = total + sc + logl1
+        return total / len(ffts)

@@ -39,6 +39,13 @@ Decisions where the paper (arXiv 2412.17333) is silent:
   memorised targets although the one-step estimate was right; an auxiliary latent term
   (``latent_loss_weight``) helped less (``benchmarks/model_sampling_ablation.py``).
 
+Generator physics options (docs/model_v2.md; all off by default, so older weights behave as
+before): ``complex_loss_weight`` / ``mrstft_loss_weight`` (losses that need no matching phase,
+the latter on ISTFT(pred)), ``phase_iterations`` / ``phase_init`` / ``output_band_min_hz``
+(:meth:`HEGGSNet.synthesize`), ``level_head`` / ``level_uses_source`` (output = unit-RMS shape x
+exp(predicted ln RMS), the source's residual as event term; spectral terms then compare shapes)
+and ``time_channels`` (time coordinate and TauP P/S steps into x_θ and η).
+
 Performance: ``torch.compile`` is optional — compile the parts in place (``model.unet.compile()``,
 ``model.eta.compile()``, ...; the seeded noise and masks stay eager). Mixed precision: run
 :meth:`HEGGSNet.loss` under ``torch.autocast("cuda", dtype=torch.bfloat16)``; the STFTs, the
@@ -60,6 +67,7 @@ import torch
 from torch import nn
 
 from .acm import AmplitudeCorrection
+from .arrivals import N_ETA_TIME, N_UNET_TIME, first_arrivals, fit_arrival_stats, time_channels, unnormalise
 from .autoencoder import Decoder, Encoder, crop, pad_to_multiple, rms_normalise
 from ..config import ModelConfig, from_dict, to_dict
 from .diffusion import (
@@ -68,8 +76,11 @@ from .diffusion import (
     q_sample,
     seeded_noise,
     seeded_timesteps,
+    mrstft_loss,
     spectrogram_objective,
 )
+from .level import LevelHead, log_rms, residual_draw, unit_rms
+from .phase import griffin_lim
 from .sampling import ddim_sample, ddim_timesteps
 from .spectrogram import (
     compressed_stft,
@@ -108,6 +119,8 @@ class HEGGSNet(nn.Module):
         self.n_freqs = n_freqs(cfg.n_fft)
         self.n_frames = n_frames(cfg.n_samples, cfg.hop_length)
         ae_factor = 2 ** (len(cfg.ae_channels) - 1)
+        #: seconds per latent frame (latent frame j is centred at j·latent_frame_s)
+        self.latent_frame_s = ae_factor * cfg.hop_length / cfg.sampling_rate_hz
         self.multiple = ae_factor * 2 ** (len(cfg.unet_channels) - 1)
         fp = -(-self.n_freqs // self.multiple) * self.multiple
         tp = -(-self.n_frames // self.multiple) * self.multiple
@@ -138,8 +151,12 @@ class HEGGSNet(nn.Module):
             cfg.cond_dim,
             cfg.n_timesteps,
             cfg.dropout,
+            extra_channels=N_UNET_TIME if cfg.time_channels else 0,
         )
-        self.eta = Eta(cfg.latent_channels, cfg.eta_channels, cfg.eta_blocks, cfg.n_conditions, cfg.n_timesteps, cfg.eta_uses_c_src)
+        self.eta = Eta(cfg.latent_channels, cfg.eta_channels, cfg.eta_blocks, cfg.n_conditions, cfg.n_timesteps, cfg.eta_uses_c_src,
+                       extra_channels=N_ETA_TIME if cfg.time_channels else 0)
+        #: explicit per-component log level (``cfg.level_head``; heggs.model.level)
+        self.level = LevelHead(cfg.cond_dim, c, cfg.cond_hidden) if cfg.level_head else None
         # float64 table kept off the state dict (it follows from the config)
         self._alpha_bar = alpha_bar_schedule(cfg.schedule, cfg.n_timesteps)
 
@@ -195,7 +212,7 @@ class HEGGSNet(nn.Module):
 
     def parameter_counts(self) -> dict[str, int]:
         """Parameters per part: encoder, decoder, acm, cond (τ_θ), unet (x_θ), eta."""
-        names = ("encoder", "decoder", "acm", "cond", "unet", "eta")
+        names = ("encoder", "decoder", "acm", "cond", "unet", "eta", "level")
         parts = {k: getattr(self, k) for k in names if getattr(self, k) is not None}
         return {k: sum(p.numel() for p in m.parameters()) for k, m in parts.items()}
 
@@ -223,6 +240,95 @@ class HEGGSNet(nn.Module):
             scale=c.amplitude_scale,
             window=c.window,
         )
+
+    def synthesize(self, spec: torch.Tensor, seeds: Sequence[int] | None = None) -> torch.Tensor:
+        """Waveforms from decoded spectrograms: (B, 2C, F, T) compressed STFT -> (B, C, n_samples) store units.
+
+        With ``cfg.phase_iterations`` > 0, that many fast Griffin-Lim iterations
+        (:func:`heggs.model.phase.griffin_lim`) run with magnitude ``|P|^(1/alpha)``, started
+        from the decoded phase (``cfg.phase_init = "model"``) or from a random phase drawn from
+        each row's seed (``"random"``; ``seeds`` : B ints); otherwise the exact inverse
+        (:meth:`waveform`). With ``cfg.output_band_min_hz`` > 0 the waveform is then high-passed
+        there (:meth:`_high_pass`).
+        """
+        c = self.cfg
+        if c.phase_iterations <= 0:
+            return self._high_pass(self.waveform(spec))
+        b, c2, f, t = spec.shape
+        with torch.autocast(device_type=spec.device.type, enabled=False):
+            z = torch.view_as_complex(spec.float().reshape(b, c2 // 2, 2, f, t).permute(0, 1, 3, 4, 2).contiguous())
+            z = z.reshape(b * (c2 // 2), f, t)
+            if c.compression_alpha != 1.0:
+                z = z * z.abs().pow(1.0 / c.compression_alpha - 1.0)
+            if c.phase_init == "random":
+                if seeds is None or len(seeds) != b:
+                    raise ValueError("phase_init='random' needs one seed per row")
+                gens = [torch.Generator().manual_seed((int(s) * 7919 + 17) & 0xFFFF_FFFF) for s in seeds]
+                ph = torch.stack([2 * torch.pi * torch.rand(c2 // 2, f, t, generator=g) for g in gens]).reshape(-1, f, t)
+                z = torch.polar(z.abs(), ph.to(z.device))
+            elif c.phase_init != "model":
+                raise ValueError(f"phase_init must be 'model' or 'random', got {c.phase_init!r}")
+            w = griffin_lim(z, c.phase_iterations, n_samples=c.n_samples, n_fft=c.n_fft, hop_length=c.hop_length, window=c.window)
+            return self._high_pass((w * c.amplitude_scale).reshape(b, c2 // 2, c.n_samples))
+
+    def _high_pass(self, w: torch.Tensor) -> torch.Tensor:
+        """Zero-phase 4-corner Butterworth high-pass at ``cfg.output_band_min_hz`` (off at 0):
+        the store's records were band-passed the same way (docs/data-contract.md), while the
+        STFT's 0.78-1.56 Hz bins cannot make a sharp band edge. w : (B, C, n) -> (B, C, n)."""
+        fc = self.cfg.output_band_min_hz
+        if fc <= 0:
+            return w
+        from scipy.signal import butter, sosfiltfilt
+
+        sos = butter(4, fc, btype="highpass", fs=self.cfg.sampling_rate_hz, output="sos")
+        y = sosfiltfilt(sos, w.detach().cpu().double().numpy(), axis=-1)
+        return torch.as_tensor(y.copy(), dtype=torch.float32, device=w.device)
+
+    # ------------------------------------------------------------------ time and level paths
+    def arrivals_from_conditions(self, c: torch.Tensor) -> torch.Tensor:
+        """TauP first P and S arrivals (B, 2) s after the window start, from normalised conditions (B, 11).
+
+        Raw distance and depth are recovered with ``cfg.arrival_stats`` (recorded from the
+        training batches); a model without them needs explicit ``arrivals``.
+        """
+        st = self.cfg.arrival_stats
+        if not st:
+            raise ValueError("this model has no arrival_stats (recorded in training): pass arrivals (B, 2) seconds")
+        dist, dep = unnormalise(c, st)
+        arr = first_arrivals(dist, dep, st.get("window_offset_s", 0.0), self.cfg.time_channels_model)
+        return torch.as_tensor(arr, dtype=torch.float32, device=c.device)
+
+    def time_maps(self, arr_tgt: torch.Tensor, arr_src: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Extra input maps of x_θ (B, 3, F', T') and η (B, 5, F', T') from target and source
+        arrivals (B, 2) s (:func:`heggs.model.arrivals.time_channels`; constant along frequency)."""
+        _, fp, tp = self.latent_shape
+        length = self.cfg.n_samples / self.cfg.sampling_rate_hz
+        w = self.latent_frame_s
+        both = time_channels(torch.cat([arr_tgt, arr_src], dim=1), tp, w, length, w)
+        eta_extra = both[:, :, None, :].expand(-1, -1, fp, -1)
+        return eta_extra[:, :N_UNET_TIME], eta_extra
+
+    def _record_arrival_stats(self, g: dict[str, torch.Tensor], c_tgt: torch.Tensor) -> None:
+        """Record ``cfg.arrival_stats`` from the first training batch that allows it (saved with the config)."""
+        if self.cfg.arrival_stats or not all(k in g for k in ("tgt_distance_km", "tgt_depth_km", "tgt_arrivals_s")):
+            return
+        stats = fit_arrival_stats(c_tgt, g["tgt_distance_km"], g["tgt_depth_km"], g["tgt_arrivals_s"], self.cfg.time_channels_model)
+        if stats is not None:
+            self.cfg.arrival_stats = stats
+
+    def predicted_level(self, pooled: torch.Tensor) -> torch.Tensor:
+        """Level head: pooled τ_θ(c) (B, E) -> (B, C) ln(RMS / amplitude_scale) per component."""
+        if self.level is None:
+            raise ValueError("this model has no level head (cfg.level_head is off)")
+        return self.level(pooled)
+
+    def measured_level(self, waveforms: torch.Tensor, valid: torch.Tensor | None = None) -> torch.Tensor:
+        """ln(RMS / amplitude_scale) per component over the valid range: (B, C, n) store units -> (B, C)."""
+        return log_rms(waveforms.float() / self.cfg.amplitude_scale, valid)
+
+    def apply_level(self, waveforms: torch.Tensor, level: torch.Tensor) -> torch.Tensor:
+        """Unit-RMS shape times ``amplitude_scale · exp(level)``: (B, C, n), (B, C) -> (B, C, n) store units."""
+        return unit_rms(waveforms.float()) * (self.cfg.amplitude_scale * torch.exp(level.float()))[..., None]
 
     def mask(self, valid: torch.Tensor, band_max_hz: torch.Tensor) -> torch.Tensor:
         """(B, 1, F, T) loss mask from valid ranges (B, 2) samples and band edges (B,) Hz."""
@@ -287,15 +393,18 @@ class HEGGSNet(nn.Module):
         c_src: torch.Tensor,
         tokens: torch.Tensor,
         pooled: torch.Tensor,
+        unet_extra: torch.Tensor | None = None,
+        eta_extra: torch.Tensor | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """m_θ(x, c, t) = x_θ(η(x, c_tgt, c_src, t), c_tgt, t).
 
         x : (B, C_z, F', T') noised latent; t : (B,) int; c_* : (B, n_cond) normalised conditions;
-        tokens, pooled : τ_θ(c_tgt). Returns (η output, x0 estimate), both (B, C_z, F', T').
+        tokens, pooled : τ_θ(c_tgt); unet_extra, eta_extra : time maps (:meth:`time_maps`,
+        with ``cfg.time_channels``). Returns (η output, x0 estimate), both (B, C_z, F', T').
         """
         ab = self._alpha_bar.to(x.device)[t].float()
-        y = self.eta(x, c_tgt, c_src, t)
-        return y, self.unet.predict_x0(y, t, ab, tokens, pooled).float()
+        y = self.eta(x, c_tgt, c_src, t, eta_extra)
+        return y, self.unet.predict_x0(y, t, ab, tokens, pooled, unet_extra).float()
 
     # ------------------------------------------------------------------ objective
     def objective(
@@ -308,12 +417,31 @@ class HEGGSNet(nn.Module):
         the masked complex term plus ``magnitude_loss_weight`` x the magnitude term; the
         optional latent term is not included (it has no meaning for a spectrogram predictor).
         """
-        if self.cfg.shape_only_targets:  # every target teaches shape only (normalised-waveform baselines)
+        shape_only = self.cfg.shape_only_targets or self.cfg.level_head
+        if shape_only:  # every target teaches shape only (normalised-waveform baselines; level head: level apart)
             physical = torch.zeros_like(physical, dtype=torch.bool)
         return spectrogram_objective(
             pred, x_tgt, m_tgt, physical, self.cfg.magnitude_loss_weight,
-            self.cfg.counts_shape_only or self.cfg.shape_only_targets,
+            self.cfg.counts_shape_only or shape_only, self.cfg.complex_loss_weight,
         )
+
+    def waveform_objective(
+        self, pred: torch.Tensor, tgt: torch.Tensor, valid: torch.Tensor, band_max_hz: torch.Tensor, physical: torch.Tensor
+    ) -> torch.Tensor:
+        """Per-item multi-resolution STFT loss of ISTFT(pred) against the target waveform.
+
+        pred : (B, 2C, F, T) compressed STFT; tgt : (B, C, n) store units; valid (B, 2);
+        band_max_hz (B,); physical (B,) bool. Shapes (each component at unit RMS over the valid
+        range) are compared when the level head sets the level or the target is in counts;
+        otherwise waveforms divided by ``amplitude_scale``. Returns (B,) float32.
+        """
+        c = self.cfg
+        w = self.waveform(pred)
+        shape = torch.ones_like(physical, dtype=torch.bool) if (c.level_head or c.shape_only_targets) else ~physical.bool()
+        sw = shape[:, None, None]
+        w = torch.where(sw, unit_rms(mask_waveform(w, valid), valid), w / c.amplitude_scale)
+        t = torch.where(sw, unit_rms(mask_waveform(tgt.float(), valid), valid), tgt.float() / c.amplitude_scale)
+        return mrstft_loss(w, t, valid, band_max_hz, sampling_rate_hz=c.sampling_rate_hz, ffts=tuple(c.mrstft_ffts), window=c.window)
 
     @property
     def output_units(self) -> str:
@@ -370,17 +498,46 @@ class HEGGSNet(nn.Module):
         t = seeded_timesteps(seeds, self.cfg.n_timesteps, dev)
         eps = seeded_noise(seeds, self.latent_shape, dev, skip_timestep=True)
 
+        cfg = self.cfg
+        unet_extra = eta_extra = None
+        if cfg.time_channels:
+            for k in ("tgt_arrivals_s", "src_arrivals_s"):
+                if k not in g:
+                    raise KeyError(f"time_channels needs batch[{k!r}] (heggs.data.PairDataset provides it)")
+            self._record_arrival_stats(g, c_tgt)
+            arr_tgt = g["tgt_arrivals_s"].float()
+            arr_src = torch.where(s2, arr_tgt, g["src_arrivals_s"].float())
+            unet_extra, eta_extra = self.time_maps(arr_tgt, arr_src)
+
         x_src, m_src = self.spectrogram_and_mask(src, src_valid, src_band)
         z0 = self.encode(x_src, m_src)
         z_t = q_sample(z0, self._alpha_bar.to(dev)[t].float(), eps)
         tokens, pooled = self.cond(c_tgt)
-        _, x0 = self.m_theta(z_t, t, c_tgt, c_src, tokens, pooled)
+        _, x0 = self.m_theta(z_t, t, c_tgt, c_src, tokens, pooled, unet_extra, eta_extra)
         pred = self.decode(x0, pooled)
 
         x_tgt, m_tgt = self.spectrogram_and_mask(tgt, g["tgt_valid"], g["tgt_band_max_hz"])
         physical = g["tgt_physical"].bool()
         per_item, terms = self.objective(pred, x_tgt, m_tgt, physical)
+        if cfg.mrstft_loss_weight > 0:
+            wl = self.waveform_objective(pred, tgt, g["tgt_valid"], g["tgt_band_max_hz"], physical)
+            terms["mrstft"] = wl
+            per_item = per_item + cfg.mrstft_loss_weight * wl
+        if self.level is not None:
+            level = self.predicted_level(pooled)
+            if cfg.level_uses_source:
+                src_phys = torch.where(same, physical, g["src_physical"].bool()) if "src_physical" in g else physical
+                use = (~same) & src_phys & residual_draw(seeds).to(dev)
+                _, pooled_src = self.cond(c_src)
+                resid = self.measured_level(src, src_valid) - self.predicted_level(pooled_src)
+                level = level + torch.where(use[:, None], resid, torch.zeros_like(resid))
+                src_frac = float(use.float().mean())
+            lvl = (level - self.measured_level(tgt, g["tgt_valid"])).square().mean(dim=1) * physical.float()
+            terms["level"] = lvl
+            per_item = per_item + cfg.level_loss_weight * lvl
         logs: dict[str, float] = {"loss_" + k: float(v.detach().mean()) for k, v in terms.items()}
+        if self.level is not None and cfg.level_uses_source:
+            logs["level_src_frac"] = src_frac
         loss = per_item.mean()
         if self.cfg.latent_loss_weight > 0:
             z_tgt = self.encode(x_tgt, m_tgt)
@@ -417,6 +574,8 @@ class HEGGSNet(nn.Module):
         src_band_max_hz: torch.Tensor | None = None,
         progress: bool = False,
         reproject: bool | None = None,
+        arrivals: torch.Tensor | None = None,
+        src_arrivals: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """Generate target waveforms with the deterministic seeded DDIM sampler.
 
@@ -432,7 +591,12 @@ class HEGGSNet(nn.Module):
         src_band_max_hz : (B,) upper band edges of ``src`` in Hz (default: Nyquist)
         reproject : re-project intermediate x0 estimates onto the encoder's latent space
             (default ``cfg.sampler_reproject``; see :meth:`reproject`)
-        Returns (B, C, n_samples) float32 waveforms in m/s².
+        arrivals, src_arrivals : (B, 2) TauP P and S times of the target / source station in s
+            after the window start (``cfg.time_channels`` only; default: computed from the
+            conditions, :meth:`arrivals_from_conditions`)
+        Returns (B, C, n_samples) float32 waveforms in m/s². With ``cfg.phase_iterations`` the
+        waveform comes from :meth:`synthesize`; with ``cfg.level_head`` its level per component
+        is the head's (plus the source's residual with ``cfg.level_uses_source`` and a source).
         """
         cfg = self.cfg
         dev = self.device
@@ -477,18 +641,36 @@ class HEGGSNet(nn.Module):
                 x_src, m_src = self.spectrogram_and_mask(src, valid, band)
                 z = q_sample(self.encode(x_src, m_src), ab[torch.full((b,), t0, device=dev)].float(), eps)
             tokens, pooled = self.cond(c_tgt)
+            maps_first = maps_later = (None, None)
+            if cfg.time_channels:
+                a_tgt = self.arrivals_from_conditions(c_tgt) if arrivals is None else torch.as_tensor(
+                    arrivals, dtype=torch.float32, device=dev)
+                if src is not None:
+                    a_src = self.arrivals_from_conditions(c_src) if src_arrivals is None else torch.as_tensor(
+                        src_arrivals, dtype=torch.float32, device=dev)
+                    maps_first = self.time_maps(a_tgt, a_src)
+                maps_later = self.time_maps(a_tgt, a_tgt)
+                if src is None:
+                    maps_first = maps_later
 
             def x0_fn(y: torch.Tensor, t: int, first: bool) -> torch.Tensor:
                 tt = torch.full((b,), t, dtype=torch.int64, device=dev)
                 cs = c_src if (first and src is not None) else c_tgt
-                return self.m_theta(y, tt, c_tgt, cs, tokens, pooled)[1]
+                ue, ee = maps_first if first else maps_later
+                return self.m_theta(y, tt, c_tgt, cs, tokens, pooled, ue, ee)[1]
 
             reproject = cfg.sampler_reproject if reproject is None else bool(reproject)
             z0 = ddim_sample(
                 x0_fn, z, self._alpha_bar, ddim_timesteps(t0, steps), progress=progress,
                 project=(lambda x0: self.reproject(x0, pooled)) if reproject else None, noise_init=eps,
             )
-            return self.waveform(self.decode(z0, pooled)).float()
+            w = self.synthesize(self.decode(z0, pooled), seeds).float()
+            if self.level is None:
+                return w
+            level = self.predicted_level(pooled)
+            if src is not None and cfg.level_uses_source:
+                level = level + self.measured_level(src, valid) - self.predicted_level(self.cond(c_src)[1])
+            return self.apply_level(w, level)
         finally:
             self.train(was_training)
 
@@ -513,7 +695,7 @@ class HEGGSNet(nn.Module):
                 self.zero_grad(set_to_none=True)
         elif kind == "generate":
             with counter:
-                self.generate(batch["c_tgt"], [0])
+                self.generate(batch["c_tgt"], [0], arrivals=batch["tgt_arrivals_s"] if self.cfg.time_channels else None)
         else:
             raise ValueError(f"kind must be 'train', 'forward' or 'generate', got {kind!r}")
         return int(counter.get_total_flops())
@@ -545,6 +727,15 @@ def _validate(cfg: ModelConfig) -> None:
         problems.append("n_timesteps and sampler_steps must be >= 1")
     if not 0 < cfg.t_start_fraction <= 1:
         problems.append(f"t_start_fraction={cfg.t_start_fraction} must be in (0, 1]")
+    if cfg.phase_iterations < 0 or cfg.phase_init not in ("model", "random"):
+        problems.append(f"phase_iterations={cfg.phase_iterations} must be >= 0 and phase_init={cfg.phase_init!r} "
+                        "'model' or 'random'")
+    if cfg.mrstft_loss_weight > 0 and (not cfg.mrstft_ffts or min(cfg.mrstft_ffts) < 8 or max(cfg.mrstft_ffts) > cfg.n_samples):
+        problems.append(f"mrstft_ffts={cfg.mrstft_ffts} must be STFT sizes in 8..n_samples")
+    if not 0 <= cfg.output_band_min_hz < cfg.sampling_rate_hz / 2:
+        problems.append(f"output_band_min_hz={cfg.output_band_min_hz} must be in [0, Nyquist)")
+    if cfg.level_uses_source and not cfg.level_head:
+        problems.append("level_uses_source needs level_head")
     if problems:
         raise ValueError("invalid ModelConfig: " + "; ".join(problems))
 
@@ -553,7 +744,9 @@ def dummy_batch(cfg: ModelConfig, batch_size: int, seed: int = 0, device: str | 
     """A synthetic batch in the ``PairDataset`` layout (for tests, benchmarks, FLOP counts).
 
     Waveforms are decaying noise bursts in m/s² scaled like ``cfg.amplitude_scale``; every
-    other item is a ``same`` pair and every third is in counts. Not data.
+    other item is a ``same`` pair and every third is in counts. The raw distance/depth and the
+    arrival times (time channels) follow the normalised conditions (distance = 60 + 30·c km,
+    depth = 10 + 4·c km, P/S at hypocentral distance / 6 and / 3.5 km/s). Not data.
     """
     gen = torch.Generator().manual_seed(seed)
     n, c = cfg.n_samples, cfg.n_components
@@ -566,17 +759,40 @@ def dummy_batch(cfg: ModelConfig, batch_size: int, seed: int = 0, device: str | 
 
     b = batch_size
     idx = torch.arange(b)
+    w_src, w_tgt = burst(), burst()  # draw order as before: src, tgt, c_src, c_tgt
+    c_src = torch.randn(b, cfg.n_conditions, generator=gen)
+    c_tgt = torch.randn(b, cfg.n_conditions, generator=gen)
+    # raw distance / depth consistent with the normalised conditions (distance = 60 + 30·c,
+    # depth = 10 + 4·c) and rough arrival times, for the time channels
+    from ..condition import FEATURE_NAMES
+
+    i_d, i_h = FEATURE_NAMES.index("path_ep_distance_km"), FEATURE_NAMES.index("source_depth_km")
+
+    def raw(c: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        d, h = (60 + 30 * c[:, i_d]).clamp_min(1.0), (10 + 4 * c[:, i_h]).clamp_min(0.0)
+        r = (d.square() + h.square()).sqrt()
+        return d, h, torch.stack([r / 6.0, r / 3.5], dim=1)
+
+    if cfg.n_conditions == len(FEATURE_NAMES):
+        d_t, h_t, a_t = raw(c_tgt)
+        _, _, a_s = raw(c_src)
+    else:
+        d_t, h_t, a_t, a_s = torch.full((b,), 50.0), torch.full((b,), 10.0), torch.full((b, 2), 8.0), torch.full((b, 2), 8.0)
     return {
         k: v.to(device)
         for k, v in {
-            "src": burst(),
-            "tgt": burst(),
+            "src": w_src,
+            "tgt": w_tgt,
             "src_valid": torch.tensor([[0, n]] * b, dtype=torch.int64),
             "tgt_valid": torch.tensor([[0, n]] * b, dtype=torch.int64),
             "src_band_max_hz": torch.full((b,), cfg.sampling_rate_hz * 0.45),
             "tgt_band_max_hz": torch.full((b,), cfg.sampling_rate_hz * 0.45),
-            "c_src": torch.randn(b, cfg.n_conditions, generator=gen),
-            "c_tgt": torch.randn(b, cfg.n_conditions, generator=gen),
+            "c_src": c_src,
+            "c_tgt": c_tgt,
+            "tgt_arrivals_s": a_t.float(),
+            "src_arrivals_s": a_s.float(),
+            "tgt_distance_km": d_t.float(),
+            "tgt_depth_km": h_t.float(),
             "same": idx % 2 == 1,
             "src_physical": idx % 3 != 2,
             "tgt_physical": idx % 3 != 2,

@@ -125,6 +125,7 @@ class LatentUNet(nn.Module):
         ctx_dim: int,
         n_timesteps: int,
         dropout: float = 0.0,
+        extra_channels: int = 0,
     ):
         super().__init__()
         bad = [lv for lv in attention_levels if not 0 <= lv < len(channels)]
@@ -135,7 +136,10 @@ class LatentUNet(nn.Module):
         self.time_dim = channels[0]
         self.time_mlp = nn.Sequential(nn.Linear(channels[0], emb), nn.SiLU(), nn.Linear(emb, emb))
         self.cond_proj = nn.Linear(ctx_dim, emb)
-        self.conv_in = nn.Conv2d(latent_ch, channels[0], 3, padding=1)
+        #: extra input maps (time coordinate, arrival steps; heggs.model.arrivals) concatenated
+        #: to the noised latent; the output stays a latent
+        self.extra_channels = extra_channels
+        self.conv_in = nn.Conv2d(latent_ch + extra_channels, channels[0], 3, padding=1)
 
         self.down = nn.ModuleList()
         skips = [channels[0]]
@@ -167,9 +171,11 @@ class LatentUNet(nn.Module):
         nn.init.zeros_(self.conv_out.weight)
         nn.init.zeros_(self.conv_out.bias)
 
-    def forward(self, x: torch.Tensor, t: torch.Tensor, tokens: torch.Tensor, pooled: torch.Tensor) -> torch.Tensor:
+    def forward(
+        self, x: torch.Tensor, t: torch.Tensor, tokens: torch.Tensor, pooled: torch.Tensor, extra: torch.Tensor | None = None
+    ) -> torch.Tensor:
         emb = self.time_mlp(timestep_embedding(t, self.time_dim, self.n_timesteps).to(x.dtype)) + self.cond_proj(pooled)
-        h = self.conv_in(x)
+        h = self.conv_in(x if extra is None else torch.cat([x, extra.to(x.dtype)], dim=1))
         hs = [h]
         for mods in self.down:
             if len(mods) == 1:  # down-sampling conv
@@ -190,9 +196,10 @@ class LatentUNet(nn.Module):
         return self.conv_out(F.silu(self.norm_out(h)))
 
     def predict_x0(
-        self, x_t: torch.Tensor, t: torch.Tensor, alpha_bar_t: torch.Tensor, tokens: torch.Tensor, pooled: torch.Tensor
+        self, x_t: torch.Tensor, t: torch.Tensor, alpha_bar_t: torch.Tensor, tokens: torch.Tensor, pooled: torch.Tensor,
+        extra: torch.Tensor | None = None,
     ) -> torch.Tensor:
-        """x0 estimate ``sqrt(ᾱ)·x_t + sqrt(1-ᾱ)·F``; alpha_bar_t : (B,) float."""
+        """x0 estimate ``sqrt(ᾱ)·x_t + sqrt(1-ᾱ)·F``; alpha_bar_t : (B,) float; extra : see ``extra_channels``."""
         a = alpha_bar_t.to(x_t.dtype).sqrt()[:, None, None, None]
         s = (1 - alpha_bar_t).clamp_min(0).to(x_t.dtype).sqrt()[:, None, None, None]
-        return a * x_t + s * self(x_t, t, tokens, pooled)
+        return a * x_t + s * self(x_t, t, tokens, pooled, extra)
