@@ -486,6 +486,10 @@ class TrainConfig:
     #: ACM, and tau_theta for the ACM) is trained, on reconstruction of the target; then
     #: E_AE, D_AE and the ACM are frozen and the diffusion parts train. 0 = end to end (HEGGS)
     ae_pretrain_steps: int = 0
+    #: wall-clock budget (s) of the optimisation loop, summed over resumes (0 = none): once spent,
+    #: the run stops after the current step with a checkpoint (``checkpoint.json`` records
+    #: ``train_wall_s`` and ``budget_spent``); the learning-rate schedule still runs to ``steps``
+    max_wall_s: float = 0.0
 
 # --- simulation (owned by the simulator stage) ----------------------------------------------
 

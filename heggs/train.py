@@ -302,8 +302,9 @@ def adapt_model_config(cfg: TrainConfig, store: Store, dataset: PairDataset) -> 
 
 def _checkpoint_info(
     cfg: TrainConfig, normalizer: ConditionNormalizer, provenance: dict, ranges: dict, step: int, epoch: int,
-    info: DistInfo,
+    info: DistInfo, wall_s: float = 0.0,
 ) -> dict[str, Any]:
+    """``checkpoint.json`` content; ``wall_s`` = seconds spent in the optimisation loop so far (all resumes)."""
     return {
         "format": "heggs-checkpoint",
         "format_version": 1,
@@ -314,6 +315,8 @@ def _checkpoint_info(
         "step": int(step),
         "epoch": int(epoch),
         "finished": int(step) >= cfg.steps,
+        "train_wall_s": float(wall_s),
+        "budget_spent": budget_spent(cfg, wall_s),
         "world_size": info.world_size,
         "train_config": to_dict(cfg),
         "model_config": to_dict(cfg.model),
@@ -420,8 +423,15 @@ def check_config(cfg: TrainConfig, world_size: int = 1) -> None:
         raise ValueError("checkpoint_interval and log_interval must be >= 1")
     if not 0.0 <= cfg.ema_decay < 1.0:
         raise ValueError(f"ema_decay must be in [0, 1), got {cfg.ema_decay}")
+    if not cfg.max_wall_s >= 0:
+        raise ValueError(f"max_wall_s must be >= 0 (0 = no wall-clock budget), got {cfg.max_wall_s}")
     if not 0 <= cfg.ae_pretrain_steps < cfg.steps:
         raise ValueError(f"ae_pretrain_steps must be in [0, steps={cfg.steps}), got {cfg.ae_pretrain_steps}")
+
+
+def budget_spent(cfg: TrainConfig, wall_s: float) -> bool:
+    """Whether ``wall_s`` seconds of training have used up ``cfg.max_wall_s`` (never when it is 0)."""
+    return cfg.max_wall_s > 0 and wall_s >= cfg.max_wall_s
 
 
 def train(
@@ -440,6 +450,8 @@ def train(
         in ``out``, the run continues with the CHECKPOINT's configuration and ``cfg`` is ignored
         (may be None); without a checkpoint it starts afresh from ``cfg``.
     steps : with ``resume``, a new total number of steps (to extend a finished run).
+        ``cfg.max_wall_s`` > 0 also stops the run, with a checkpoint, once that many seconds
+        of training (summed over resumes) are spent; resuming such a run returns at once.
     data : with ``resume``, a new path of the same store (moved); its metadata.csv must hash
         to the checkpoint's provenance.
     device : ``"auto"``, ``"cpu"``, ``"cuda"``; under torchrun each process takes its GPU.
@@ -523,7 +535,9 @@ def _train(cfg: TrainConfig | None, out: Path, resume: bool, progress: bool, ste
     )
     ema = EMA(model)
     step = 0
+    wall_before = 0.0  # seconds of training done before this process (resumed runs)
     if start_ckpt is not None:
+        wall_before = float(ckpt.read_info(start_ckpt).get("train_wall_s", 0.0))
         model.load_state_dict(ckpt.read_tensors(start_ckpt, "model"), strict=True)
         ema.load(ckpt.read_tensors(start_ckpt, "ema"))
         opt_state = ckpt.unflatten_optimizer_state(
@@ -560,19 +574,33 @@ def _train(cfg: TrainConfig | None, out: Path, resume: bool, progress: bool, ste
 
     def save(step: int, epoch: int) -> Path | None:
         folder = None
+        wall = wall_s()  # a collective: every process calls it
         if info.is_main:
             folder = ckpt.write_checkpoint(
                 out, step, model.state_dict(), ema.state_dict(model), optimizer.state_dict(),
-                _checkpoint_info(cfg, normalizer, provenance, ranges, step, epoch, info), keep=cfg.keep_checkpoints,
+                _checkpoint_info(cfg, normalizer, provenance, ranges, step, epoch, info, wall),
+                keep=cfg.keep_checkpoints,
             )
         if info.distributed:
             dist.barrier()
         return folder or ckpt.checkpoint_dir(out) / f"step_{step:07d}"
 
+    t_loop = time.perf_counter()
+
+    def wall_s() -> float:
+        """Training seconds so far, the same on every process (mean over processes)."""
+        here = torch.tensor([wall_before + time.perf_counter() - t_loop], device=info.device)
+        return float(_all_reduce_mean(here, info)[0])
+
+    spent = budget_spent(cfg, wall_before)
+    if spent and info.is_main and progress:
+        print(f"heggs train: the wall-clock budget max_wall_s={cfg.max_wall_s:g} s is already spent "
+              f"({wall_before:.0f} s); nothing to do", flush=True)
+
     model.train()
     t_last, pairs_since, sums, counts = time.perf_counter(), 0, {}, {}
     try:
-        while step < cfg.steps:
+        while step < cfg.steps and not spent:
             epoch, offset = divmod(step, steps_per_epoch)
             for micro_batches in epoch_batches(dataset, cfg, info, epoch, offset, pin_memory=info.device.type == "cuda"):
                 _seed_step(cfg.seed, step, info.rank)
@@ -632,8 +660,16 @@ def _train(cfg: TrainConfig | None, out: Path, resume: bool, progress: bool, ste
                         with open(log_path, "a") as f:
                             f.write(json.dumps(record) + "\n")
                     t_last, pairs_since, sums, counts = now, 0, {}, {}
-                if step % cfg.checkpoint_interval == 0 or step == cfg.steps:
+                saved_now = step % cfg.checkpoint_interval == 0 or step == cfg.steps
+                if cfg.max_wall_s > 0 and budget_spent(cfg, wall_s()):
+                    spent = True
+                if saved_now or spent:
                     last_good = save(step, epoch)
+                if spent:
+                    if info.is_main and progress:
+                        print(f"heggs train: wall-clock budget max_wall_s={cfg.max_wall_s:g} s spent at step {step} "
+                              f"of {cfg.steps}; stopped with a checkpoint", flush=True)
+                    break
                 if step >= cfg.steps:
                     break
     finally:

@@ -395,3 +395,28 @@ def test_refuses_to_overwrite_a_run_without_resume(store, tmp_path):
     assert final.name == "step_0000004" and ckpt.read_info(final)["train_config"]["steps"] == 4
     with pytest.raises(ValueError, match="fewer than one batch"):
         T.train(_cfg(store, batch_size=8), tmp_path / "other", progress=False)
+
+
+def test_wall_clock_budget_stops_with_a_checkpoint_and_resume_keeps_it(store, tmp_path, monkeypatch):
+    """max_wall_s: the run stops after the step that spends the budget, with a checkpoint saying
+    so; resuming a spent run trains nothing; the time is summed over resumes."""
+    real_loss = T.HEGGSNet.loss
+
+    def slow_loss(self, batch):  # every step takes >= 0.25 s, whatever the machine
+        time.sleep(0.25)
+        return real_loss(self, batch)
+
+    monkeypatch.setattr(T.HEGGSNet, "loss", slow_loss)
+    cfg = _cfg(store, steps=100, checkpoint_interval=50, batch_size=4, max_wall_s=1.0)
+    final = T.train(cfg, tmp_path / "run", progress=False)
+    info = ckpt.read_info(final)
+    assert 2 <= info["step"] <= 5, info["step"]  # 4 x 0.25 s = 1 s, plus the steps' own time
+    assert info["budget_spent"] and not info["finished"] and info["train_wall_s"] >= 1.0
+    assert [s for s, _ in ckpt.list_checkpoints(tmp_path / "run")] == [info["step"]]
+    again = T.train(None, tmp_path / "run", resume=True, progress=False)
+    assert again == final and [s for s, _ in ckpt.list_checkpoints(tmp_path / "run")] == [info["step"]]
+    # no budget: the same settings run to the end
+    free = T.train(_cfg(store, steps=3, checkpoint_interval=50, batch_size=4), tmp_path / "free", progress=False)
+    assert ckpt.read_info(free)["finished"] and not ckpt.read_info(free)["budget_spent"]
+    with pytest.raises(ValueError, match="max_wall_s"):
+        T.check_config(_cfg(store, max_wall_s=-1.0))
