@@ -337,16 +337,15 @@ def ols_slopes(y: np.ndarray, mag: np.ndarray, ln_r: np.ndarray) -> np.ndarray:
     return np.linalg.lstsq(a, y[ok], rcond=None)[0][1:]
 
 
-def row_figures(rows, test, stochastic_rows, n_boot: int) -> dict[str, list[float]]:
+def row_figures(rows, stochastic_rows, n_boot: int) -> dict[str, list[float]]:
     """Figures computed from one generator-mode's ``rows.csv`` rows (the summary lacks them):
-    total sigma of ln(PGA_gen/PGA_real) relative to the stochastic method's, and the PGA slopes
-    on (M, ln R_hyp) of generated over real records (ratio - 1), with bootstrap intervals."""
-    meta = test.meta
-    mag_all = meta["source_magnitude"].to_numpy(float)
-    ln_r_all = np.log(np.hypot(meta["path_ep_distance_km"].to_numpy(float), meta["source_depth_km"].to_numpy(float)))
-    tgt = rows["target"].to_numpy(int)
+    total sigma of ln(PGA_gen/PGA_real) (``sigma_ln_pga``) and its ratio to the stochastic
+    method's rows (``sigma_ratio_stochastic``), and the slopes of ln PGA on (M, ln R_hyp) of the
+    generated records, of the real records (each target once) and gen/real - 1 (``slope_*_rel``),
+    each [estimate, low, high] with a bootstrap over events. R_hyp = hypot(distance_km, depth_km)."""
     ev = rows["source_id"].astype(str).to_numpy()
-    mag, ln_r = mag_all[tgt], ln_r_all[tgt]
+    mag = rows["magnitude"].to_numpy(float)
+    ln_r = np.log(np.hypot(rows["distance_km"].to_numpy(float), rows["depth_km"].to_numpy(float)))
     ln_gen = np.log(rows["pga_gen_g"].to_numpy(float))
     ln_real = np.log(rows["pga_real_g"].to_numpy(float))
     first = (rows["sample"].to_numpy() == 0) if "sample" in rows else np.ones(len(rows), bool)
@@ -408,26 +407,25 @@ def _ci(d: dict | None) -> list[float]:
     return [float(d.get("estimate", float("nan"))), float(d.get("low", float("nan"))), float(d.get("high", float("nan")))]
 
 
-def collect(eval_dir: Path, store: Path, recipe: Recipe, ae: dict | None, model: str = "heggs") -> dict[str, Any]:
+def collect(eval_dir: Path, recipe: Recipe, ae: dict | None, model: str = "heggs") -> dict[str, Any]:
     """Every figure of the targets for ``model``: ``{mode: {key: [est, low, high]}, "single": {...}}``
-    plus ``"reasons"`` ``{key: text}`` where a figure cannot be computed."""
-    import pandas as pd
+    plus ``"reasons"`` ``{key: text}`` where a figure cannot be computed.
 
-    from heggs.evaluate.scoring import load_test_set
+    eval_dir : the ``heggs evaluate`` folder (``<model>/summary.json``, ``<model>/rows.csv``,
+    ``stochastic/rows.csv``); ae : :func:`stage_ae`'s figures or None."""
+    import pandas as pd
 
     summ = json.loads((eval_dir / model / "summary.json").read_text())
     rows = pd.read_csv(eval_dir / model / "rows.csv")
     srows_path = eval_dir / "stochastic" / "rows.csv"
     srows = pd.read_csv(srows_path) if srows_path.exists() else None
-    cfg = eval_config(recipe)
-    test = load_test_set(store, cfg.split, cfg.max_targets, cfg.seed)
     out: dict[str, Any] = {"reasons": {}}
     for mode, s in summ["modes"].items():
         f = {k: _ci(s.get(k)) for k in ("p_onset_mae_store_s", "p_mae_store_s", "s_onset_mae_store_s", "s_mae_store_s",
                                         "env_corr", "valid_all", "tau_ln_pga", "ln_pga")}
         est, lo, hi = f["ln_pga"]
         f["abs_ln_pga"] = [abs(est), *(sorted([abs(lo), abs(hi)]) if lo * hi > 0 else [0.0, max(abs(lo), abs(hi))])]
-        f.update(row_figures(rows[rows["mode"] == mode].reset_index(drop=True), test,
+        f.update(row_figures(rows[rows["mode"] == mode].reset_index(drop=True),
                              None if srows is None else srows[srows["mode"] == "without_source"].reset_index(drop=True),
                              recipe.n_boot))
         out[mode] = f
@@ -532,7 +530,8 @@ def write_report(path: Path, figs: dict[str, Any], recipe: Recipe, budget: dict,
               "| target | mode | figure [95 % CI] | pass/miss | gap | note |", "|---|---|---|---|---|---|"]
     for r in rows:
         gap = f"{r['gap']:.3f}" if np.isfinite(r["gap"]) else "NaN"
-        lines.append(f"| {r['id']}: {r['target']} | {r['mode']} | {fmt(r['figure'])} | {r['verdict']} | {gap} | {r['note']} |")
+        text = r["target"].replace("|", "\\|")  # a literal | would end the cell
+        lines.append(f"| {r['id']}: {text} | {r['mode']} | {fmt(r['figure'])} | {r['verdict']} | {gap} | {r['note']} |")
     if context:
         lines += ["", "## The same figures for every generator (context, no verdict)", "",
                   f"| generator | mode | P onset MAE s | S onset MAE s | ln PGA mean | sigma ln PGA | env corr | tau ln PGA "
@@ -557,13 +556,10 @@ def stage_report(recipe: Recipe, store: Path, out: Path, eval_dir: Path, ae: dic
     import pandas as pd
 
     import heggs.checkpoint as ckpt
-    from heggs.evaluate.scoring import load_test_set
 
-    figs = collect(eval_dir, store, recipe, ae)
+    figs = collect(eval_dir, recipe, ae)
     figs["trained"] = {k: {key: ckpt.read_info(ckpt.latest_checkpoint(r)).get(key) for key in
                            ("step", "train_wall_s", "budget_spent", "finished")} for k, r in runs.items()}
-    cfg = eval_config(recipe)
-    test = load_test_set(store, cfg.split, cfg.max_targets, cfg.seed)
     context = {}
     for name in [*runs, "stochastic"]:
         summ = json.loads((eval_dir / name / "summary.json").read_text())
@@ -573,7 +569,7 @@ def stage_report(recipe: Recipe, store: Path, out: Path, eval_dir: Path, ae: dic
             f = {k: _ci(s.get(k)) for k in ("p_onset_mae_store_s", "s_onset_mae_store_s", "ln_pga", "env_corr",
                                             "tau_ln_pga", "valid_all")}
             f["tau_pga_gmpe_gen"] = _ci(s.get(f"tau_pga_{recipe.gmpes[0]}_gen"))
-            f.update(row_figures(rows[rows["mode"] == mode].reset_index(drop=True), test, None, recipe.n_boot))
+            f.update(row_figures(rows[rows["mode"] == mode].reset_index(drop=True), None, recipe.n_boot))
             context[name][mode] = f
     (out / "figures.json").write_text(json.dumps({"heggs": figs, "context": context}, indent=1, default=float) + "\n")
     path = write_report(report, figs, recipe, budget, smoke, context)
