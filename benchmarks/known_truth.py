@@ -222,6 +222,14 @@ def eval_config(recipe: Recipe):
                       gmpe_models=tuple(recipe.gmpes), max_sections=recipe.max_sections, seed=0)
 
 
+def _newer(run: Path, result: Path) -> bool:
+    """Whether the newest checkpoint of ``run`` was written after ``result``."""
+    import heggs.checkpoint as ckpt
+
+    last = ckpt.latest_checkpoint(run)
+    return last is not None and last.stat().st_mtime > result.stat().st_mtime
+
+
 def stage_evaluate(recipe: Recipe, store: Path, out: Path, runs: dict[str, Path], device: str) -> Path:
     """Stage 4: ``heggs evaluate`` of the three models and the stochastic method (same recipe)."""
     from heggs.evaluate.run import evaluate
@@ -230,6 +238,11 @@ def stage_evaluate(recipe: Recipe, store: Path, out: Path, runs: dict[str, Path]
 
     folder = out / "eval"
     names = [*runs, "stochastic"]
+    for name, run in runs.items():  # a model trained (again) after it was scored is scored again
+        summary = folder / name / "summary.json"
+        if summary.exists() and _newer(run, summary):
+            log(f"evaluate: {name} was trained after {summary}: scoring it again")
+            summary.unlink()
     if (folder / "summary.csv").exists() and all((folder / n / "summary.json").exists() for n in names):
         log(f"evaluate: {folder} complete, kept")
         return folder
@@ -272,6 +285,8 @@ def stage_ae(recipe: Recipe, store: Path, out: Path, run: Path, device: str) -> 
     from heggs.generate import HEGGS
 
     path = out / "ae_alone.json"
+    if path.exists() and _newer(run, path):
+        path.unlink()
     if path.exists():
         log(f"ae: {path} exists, kept")
         return json.loads(path.read_text())
