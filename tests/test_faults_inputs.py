@@ -400,3 +400,60 @@ def test_malformed_catalog_is_one_line(tiny, tmp_path):
     res = _run(["ingest", tiny / "store", "--out", tmp_path / "s", "--catalog", bad, "--no-progress"])
     _assert_one_line_error(res, str(bad), "catalog")
     assert "--debug" not in res.output
+
+
+# ==============================================================================================
+# Re-run of the fault sweep (benchmarks/fault_sweep.py, docs/fault-sweep.md): what it found
+# ==============================================================================================
+
+
+@pytest.mark.parametrize("flag, value, needle", [
+    ("--offset-s", "nan", "--offset-s"), ("--offset-s", "inf", "--offset-s"), ("--offset-s", "-1e9", "--offset-s"),
+    ("--band-min", "nan", "--band-min"), ("--band-max", "inf", "--band-max"),
+])
+def test_sweep_ingest_window_flags_nan_inf_absurd_are_refused(tmp_path, flag, value, needle):
+    """Were accepted: every record then skipped (or filtered with a NaN corner), exit 0."""
+    (tmp_path / "in").mkdir()
+    res = _run(["ingest", tmp_path / "in", "--out", tmp_path / "store", flag, value, "--no-progress"])
+    _assert_one_line_error(res, needle)
+    assert not (tmp_path / "store").exists()
+
+
+def test_sweep_worker_counts_are_bounded_before_any_process_starts(tiny, tmp_path):
+    """``ingest --workers 100000`` forked processes until the 120 s timeout (a hang)."""
+    t0 = time.perf_counter()
+    res = _run(["ingest", tiny / "store", "--out", tmp_path / "s", "--workers", str(C.MAX_WORKERS + 1),
+                "--no-progress"])
+    _assert_one_line_error(res, "--workers", "MAX_WORKERS")
+    assert time.perf_counter() - t0 < 20 and not (tmp_path / "s").exists()
+    res = _run(["simulate", "--out", tmp_path / "sim", "--n-events", "2", "--n-stations", "2", "--region",
+                "35,36,-118,-117", "--workers", str(C.MAX_WORKERS + 1), "--no-progress"])
+    _assert_one_line_error(res, "--workers", "MAX_WORKERS")
+
+
+def test_sweep_fifo_given_as_the_input_is_reported_as_a_special_file(tmp_path):
+    """Was reported as "no such file or folder"."""
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+    res = _run(["ingest", fifo, "--out", tmp_path / "s", "--no-progress"])
+    assert res.exit_code == 0, res.output
+    report = (tmp_path / "s" / "ingest_report.csv").read_text()
+    assert "special file" in report and "no such file" not in report
+
+
+def test_sweep_config_extending_itself_is_one_line(tmp_path):
+    """Was a RecursionError ('run with --debug')."""
+    (tmp_path / "a.json").write_text('{"extends": "b.json"}')
+    (tmp_path / "b.json").write_text('{"extends": "a.json", "steps": 3}')
+    res = _run(["train", "--data", tmp_path, "--out", tmp_path / "run", "--config", tmp_path / "a.json"])
+    line = _assert_one_line_error(res, "a.json", "cycle")
+    assert "RecursionError" not in line and "--debug" not in line
+
+
+def test_sweep_simulate_magnitude_limits_must_be_finite_and_physical(tmp_path):
+    """``--mag-max inf`` was accepted (unbounded Gutenberg-Richter magnitudes)."""
+    for lo, hi in (("3", "inf"), ("-5", "4")):
+        res = _run(["simulate", "--out", tmp_path / "sim", "--n-events", "2", "--n-stations", "2", "--region",
+                    "35,36,-118,-117", "--mag-min", lo, "--mag-max", hi, "--no-progress"])
+        _assert_one_line_error(res, "--mag-min/--mag-max", "9.5")
+        assert not (tmp_path / "sim").exists()

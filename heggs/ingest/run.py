@@ -34,7 +34,7 @@ import numpy as np
 
 from .canonical import Processed, process_record, theoretical_travel_times, travel_time_table
 from .catalog import Catalog, merge_duplicates
-from ..config import IngestConfig, to_dict
+from ..config import IngestConfig, check_workers, to_dict
 from ..folders import claim
 from .records import EventInfo, RawRecord, Skip
 from ..store import StoreWriter, assign_splits
@@ -201,6 +201,7 @@ def ingest(
     ``ingest_summary.json`` (counts) and ``ingest_config.json``.
     """
     cfg = cfg or IngestConfig()
+    check_workers("--workers", workers)  # before any work: 100,000 forked workers hang the machine
     out = Path(out)
     with claim(out, "store", inputs, overwrite):
         return _ingest_into(items, out, cfg, catalog, progress, workers, adapter)
