@@ -457,3 +457,26 @@ def test_sweep_simulate_magnitude_limits_must_be_finite_and_physical(tmp_path):
                     "35,36,-118,-117", "--mag-min", lo, "--mag-max", hi, "--no-progress"])
         _assert_one_line_error(res, "--mag-min/--mag-max", "9.5")
         assert not (tmp_path / "sim").exists()
+
+
+@pytest.mark.parametrize("bad", ["{oops", "", "dir"])
+def test_sweep_gmprocess_bad_event_json_is_a_reported_skip(tmp_path, bad):
+    """A malformed event.json was ignored without a word; one that is a folder ended the
+    whole ingest ("Is a directory")."""
+    from heggs.ingest.gmprocess import gmprocess_records
+    from heggs.ingest.records import Skip
+
+    ev = tmp_path / "gm" / "ev1"
+    ev.mkdir(parents=True)
+    st = Stream([Trace(np.zeros(500, dtype=np.float32), header={"network": "XX", "station": "A", "channel": f"HN{c}",
+                                                                  "sampling_rate": 25.0, "starttime": ORIGIN})
+                 for c in "ENZ"])
+    st.write(str(ev / "XX.A.mseed"), format="MSEED")
+    if bad == "dir":
+        (ev / "event.json").mkdir()
+    else:
+        (ev / "event.json").write_text(bad)
+    items = list(gmprocess_records(tmp_path / "gm"))
+    skips = [i for i in items if isinstance(i, Skip) and i.origin.endswith("event.json")]
+    assert len(skips) == 1, items
+    assert len(items) == 2  # the record goes on
