@@ -480,3 +480,21 @@ def test_sweep_gmprocess_bad_event_json_is_a_reported_skip(tmp_path, bad):
     skips = [i for i in items if isinstance(i, Skip) and i.origin.endswith("event.json")]
     assert len(skips) == 1, items
     assert len(items) == 2  # the record goes on
+
+
+@pytest.mark.parametrize("lr", ["0", "nan", "inf"])
+def test_sweep_learning_rate_must_be_finite_and_positive(tiny, tmp_path, lr):
+    """``--lr 0`` trained nothing with exit 0; ``--lr inf`` ran until the NaN stop."""
+    res = _run(["train", "--data", tiny / "store", "--out", tmp_path / "run", "--preset", "tiny", "--steps", "2",
+                "--batch-size", "2", "--lr", lr, "--device", "cpu", "--no-progress"])
+    _assert_one_line_error(res, "--lr")
+    assert not (tmp_path / "run" / "checkpoints").exists()
+
+
+def test_sweep_cuda_device_without_cuda_is_a_plain_one_line_error(tiny, tmp_path, monkeypatch):
+    """Was 'RuntimeError: ... (run with --debug for the traceback)'."""
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    res = _run(["train", "--data", tiny / "store", "--out", tmp_path / "run", "--preset", "tiny", "--steps", "2",
+                "--batch-size", "2", "--device", "cuda:7", "--no-progress"])
+    line = _assert_one_line_error(res, "--device cuda:7", "--device cpu")
+    assert "RuntimeError" not in line and "--debug" not in line
