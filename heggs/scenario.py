@@ -193,8 +193,11 @@ def section_targets(
     """
     if n_stations < 1:
         raise ScenarioError("section needs at least one station")
-    if max_distance_km <= 0:
-        raise ScenarioError("section max distance must be positive (km)")
+    if not 0 < max_distance_km < math.inf:
+        raise ScenarioError(f"section max distance (--max-distance) must be a finite number of km > 0, got "
+                            f"{max_distance_km}")
+    if not math.isfinite(azimuth_deg):
+        raise ScenarioError(f"section azimuth (--azimuth) must be a finite number of degrees, got {azimuth_deg}")
     targets = []
 
     def shifted(lat: float, lon: float, code: int) -> Target:

@@ -498,3 +498,23 @@ def test_sweep_cuda_device_without_cuda_is_a_plain_one_line_error(tiny, tmp_path
                 "--batch-size", "2", "--device", "cuda:7", "--no-progress"])
     line = _assert_one_line_error(res, "--device cuda:7", "--device cpu")
     assert "RuntimeError" not in line and "--debug" not in line
+
+
+@pytest.mark.parametrize("flag, value, needle", [
+    ("--device", "bogus", "--device 'bogus'"),  # was 'RuntimeError: ... (run with --debug ...)'
+    ("--steps", "1000000", "--steps 1000000"),  # ran 1000 sampler steps per record past the 120 s timeout
+    ("--t-start", "-1", "--t-start -1"),  # was accepted and ignored
+])
+def test_sweep_generate_device_and_sampler_flags_are_one_line(tiny, tmp_path, flag, value, needle):
+    res = _run(_gen_args(tiny / "run", tmp_path / "gen", flag, value))
+    line = _assert_one_line_error(res, needle)
+    assert "--debug" not in line
+    assert not list((tmp_path / "gen").glob("*.mseed"))
+
+
+@pytest.mark.parametrize("flag, value", [("--max-distance", "inf"), ("--azimuth", "nan")])
+def test_sweep_section_geometry_must_be_finite(tiny, tmp_path, flag, value):
+    """``--max-distance inf`` was 'error: math domain error'; ``--azimuth nan`` failed only in the network."""
+    res = _run(["generate", "--model", tiny / "run", "--event", GEN_EVENT, "--section", "--out", tmp_path / "gen",
+                "--no-progress", "--no-png", flag, value])
+    _assert_one_line_error(res, flag)
