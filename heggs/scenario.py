@@ -23,7 +23,7 @@ from obspy.geodetics import kilometers2degrees
 
 from .traveltimes import epicentral_distance_km
 
-from .config import DEFAULT_ORIGIN_TIME
+from .config import DEFAULT_ORIGIN_TIME, MAX_GENERATED_RECORDS
 
 #: Columns a scenario CSV must have (case-insensitive); optional ones follow.
 REQUIRED_COLUMNS = ("station_lat", "station_lon", "event_lat", "event_lon", "event_depth_km", "magnitude")
@@ -193,6 +193,11 @@ def section_targets(
     """
     if n_stations < 1:
         raise ScenarioError("section needs at least one station")
+    n_targets = n_stations ** 2 if grid else n_stations
+    if n_targets > MAX_GENERATED_RECORDS:  # checked before any station is placed (a 5000² grid hung)
+        raise ScenarioError(f"section of {n_targets:,} virtual stations (--n-stations {n_stations}"
+                            f"{', --grid' if grid else ''}) is above the limit of {MAX_GENERATED_RECORDS:,} "
+                            "(MAX_GENERATED_RECORDS)")
     if not 0 < max_distance_km < math.inf:
         raise ScenarioError(f"section max distance (--max-distance) must be a finite number of km > 0, got "
                             f"{max_distance_km}")

@@ -518,3 +518,12 @@ def test_sweep_section_geometry_must_be_finite(tiny, tmp_path, flag, value):
     res = _run(["generate", "--model", tiny / "run", "--event", GEN_EVENT, "--section", "--out", tmp_path / "gen",
                 "--no-progress", "--no-png", flag, value])
     _assert_one_line_error(res, flag)
+
+
+def test_sweep_huge_section_grid_is_refused_before_placing_stations(tiny, tmp_path):
+    """``--section --grid --n-stations 5000`` (25 million stations) ran past the 120 s timeout."""
+    t0 = time.perf_counter()
+    res = _run(["generate", "--model", tiny / "run", "--event", GEN_EVENT, "--section", "--grid", "--n-stations",
+                "5000", "--out", tmp_path / "gen", "--no-progress", "--no-png"])
+    _assert_one_line_error(res, "--n-stations 5000", "MAX_GENERATED_RECORDS")
+    assert time.perf_counter() - t0 < 60
