@@ -40,6 +40,9 @@ MAX_PHYSICAL_ACCELERATION_M_S2 = 50.0
 #: worker processes of one command (``--workers``, ``--num-workers``): more only forks
 #: processes that wait for each other (100,000 of them exhaust the machine before any work)
 MAX_WORKERS = 256
+#: ``heggs evaluate -n``: generated records per target and mode (each target's ensemble is held
+#: in memory; 100,000 asked for 27 GB)
+MAX_EVAL_RECORDS_PER_TARGET = 1000
 
 
 def check_window_bounds(window: "WindowConfig") -> None:
@@ -60,6 +63,24 @@ def check_window_bounds(window: "WindowConfig") -> None:
                            ("--band-max", "band_max_hz", window.band_max_hz)):
         if not 0 < hz < float("inf"):
             raise ValueError(f"band edge {hz:g} Hz ({flag} / window.{name}) must be a finite number > 0")
+
+
+def check_eval_flags(cfg: "EvalConfig") -> None:
+    """Refuse evaluation settings that are nonsense or would exhaust memory, before any work
+    (ValueError naming the flag): ``-n`` within [1, :data:`MAX_EVAL_RECORDS_PER_TARGET`],
+    ``--n-boot`` >= 1, ``--max-targets`` >= 0 (0: all), ``--steps`` >= 1, ``--vs30`` a finite
+    velocity in (0, 5000] m/s."""
+    if not 1 <= cfg.n_records <= MAX_EVAL_RECORDS_PER_TARGET:
+        raise ValueError(f"-n/--n-records {cfg.n_records} is out of range: must be >= 1 and <= "
+                         f"{MAX_EVAL_RECORDS_PER_TARGET} per target and mode (MAX_EVAL_RECORDS_PER_TARGET)")
+    if cfg.n_boot < 1:
+        raise ValueError(f"--n-boot must be >= 1, got {cfg.n_boot}")
+    if cfg.max_targets < 0:
+        raise ValueError(f"--max-targets must be >= 0 (0: all), got {cfg.max_targets}")
+    if cfg.steps is not None and cfg.steps < 1:
+        raise ValueError(f"--steps must be >= 1, got {cfg.steps}")
+    if not 0 < cfg.v_s30_m_s <= 5000:
+        raise ValueError(f"--vs30 must be a finite velocity in (0, 5000] m/s, got {cfg.v_s30_m_s}")
 
 
 def check_workers(flag: str, n: int) -> None:

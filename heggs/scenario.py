@@ -163,6 +163,8 @@ def read_scenarios(path: str | Path, default_records: int = 1, default_seed: int
     missing = [c for c in REQUIRED_COLUMNS if c not in df.columns]
     if missing:
         raise ScenarioError(f"scenario CSV {path} lacks column(s) {', '.join(missing)}; required: {', '.join(REQUIRED_COLUMNS)}")
+    if df.empty:  # a header alone wrote "0 file(s)" with exit status 0
+        raise ScenarioError(f"scenario CSV {path} has a header but no scenario rows")
     out: list[Target | ScenarioError] = []
     for i, rec in enumerate(df.to_dict("records"), start=1):
         rec.setdefault("n_records", default_records)

@@ -527,3 +527,39 @@ def test_sweep_huge_section_grid_is_refused_before_placing_stations(tiny, tmp_pa
                 "5000", "--out", tmp_path / "gen", "--no-progress", "--no-png"])
     _assert_one_line_error(res, "--n-stations 5000", "MAX_GENERATED_RECORDS")
     assert time.perf_counter() - t0 < 60
+
+
+def test_sweep_simulate_single_record_never_overwrites_an_existing_file(tmp_path):
+    """``heggs simulate --out keep.mseed --event ... --station ...`` replaced the file (data loss)."""
+    keep = tmp_path / "keep.mseed"
+    keep.write_bytes(b"precious")
+    args = ["simulate", "--out", keep, "--event", "34,-117,8,4", "--station", "34.2,-117", "--no-progress"]
+    _assert_one_line_error(_run(args), str(keep), "--overwrite")
+    assert keep.read_bytes() == b"precious"
+    res = _run([*args, "--overwrite"])
+    assert res.exit_code == 0, res.output
+    assert keep.read_bytes() != b"precious"
+
+
+@pytest.mark.parametrize("flag, value, needle", [
+    ("--n-boot", "0", "--n-boot"), ("--max-targets", "-1", "--max-targets"), ("--vs30", "nan", "--vs30"),
+    ("--vs30", "-1", "--vs30"), ("-n", "100000", "MAX_EVAL_RECORDS_PER_TARGET"),  # was a 27 GB MemoryError
+    ("--gmpe", "BOGUS", "--gmpe"),  # was 'ImportError: ...' after the whole evaluation
+])
+def test_sweep_evaluate_flags_are_checked_before_any_work(tiny, tmp_path, flag, value, needle):
+    """These ran the whole evaluation (past the 120 s timeout) before failing or accepting nonsense."""
+    t0 = time.perf_counter()
+    res = _run(["evaluate", "--model", tiny / "run", "--data", tiny / "store", "--out", tmp_path / "ev",
+                "--picker", "classical", "--no-sweep", "--no-progress", flag, value])
+    line = _assert_one_line_error(res, needle)
+    assert "--debug" not in line and time.perf_counter() - t0 < 30
+    assert not (tmp_path / "ev").exists()
+
+
+def test_sweep_scenario_csv_with_only_a_header_is_refused(tiny, tmp_path):
+    """Wrote "0 file(s)" with exit status 0."""
+    csv = tmp_path / "s.csv"
+    csv.write_text("station_lat,station_lon,event_lat,event_lon,event_depth_km,magnitude\n")
+    res = _run(["generate", "--model", tiny / "run", "--scenarios", csv, "--out", tmp_path / "gen", "--no-progress",
+                "--no-png"])
+    _assert_one_line_error(res, "no scenario rows")
