@@ -350,6 +350,12 @@ def load_checkpoint(
     Raises ValueError naming the file for a corrupt checkpoint (checksum mismatch, unreadable
     safetensors) and for weights holding NaN or inf.
     """
+    try:  # a bad --device is a user error, named before any file is read
+        dev = torch.device(device)
+    except RuntimeError:
+        raise ValueError(f"--device {device!r} is not a torch device (use auto, cpu, cuda or cuda:K)") from None
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"--device {device} requested but torch sees no CUDA device (use --device cpu)")
     folder = resolve_checkpoint(path)
     info = read_info(folder)
     if info.get("format") != "heggs-checkpoint":
@@ -362,7 +368,7 @@ def load_checkpoint(
     tensors = read_tensors(folder, which)
     check_finite(tensors, str(folder / f"{which}.safetensors"))
     model.load_state_dict(tensors, strict=True)
-    model.to(device).eval()
+    model.to(dev).eval()
     normalizer = ConditionNormalizer.from_dict(info["normalizer"])
     info["path"] = str(folder)
     info["weights_loaded"] = "ema" if ema else "model"

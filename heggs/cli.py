@@ -332,6 +332,9 @@ def simulate_cmd(out, catalog, n_events, region, mag_min, mag_max, b_value, stat
             sla, slo = _floats(station, 2, "--station")
             if Path(out).suffix.lower() not in (".mseed", ".miniseed", ".ms"):
                 raise click.BadParameter(f"single-record output must be a .mseed file, got {out!r}", param_hint="--out")
+            if Path(out).exists() and not (overwrite and Path(out).is_file()):
+                raise ValueError(f"--out {out} exists; pass --overwrite to replace it" if Path(out).is_file()
+                                 else f"--out {out} exists and is not a file")
             from obspy import UTCDateTime
 
             try:
@@ -671,6 +674,18 @@ def _named_models(specs: tuple[str, ...]) -> list[tuple[str, str]]:
     return out
 
 
+def _check_gmpes(names) -> None:
+    """GMPE names known before any work: pygmm's, or any when OpenQuake is installed."""
+    import importlib.util
+
+    from .evaluate.gmpe import PYGMM_MODELS
+
+    unknown = [g for g in names if g.upper() not in PYGMM_MODELS]
+    if unknown and importlib.util.find_spec("openquake") is None:
+        raise ValueError(f"--gmpe {', '.join(unknown)}: not one of the pygmm models {', '.join(PYGMM_MODELS)}; "
+                         "OpenQuake GSIMs need pip install 'heggs[openquake]'")
+
+
 @main.command("evaluate")
 @click.option("--model", "models", multiple=True, metavar="[NAME=]PATH",
               help="Checkpoint or run folder (repeatable; NAME labels it in the report; 'default' = the bundled model).")
@@ -730,6 +745,8 @@ def evaluate_cmd(models, stochastic, data, split, out, config_path, n_records, s
         parse_splits(cfg.split)
     except ValueError as e:
         raise click.BadParameter(str(e), param_hint="--split") from None
+    C.check_eval_flags(cfg)
+    _check_gmpes(cfg.gmpe_models)
     if not models and not stochastic:
         raise click.UsageError("nothing to evaluate: give --model (repeatable) and/or --stochastic")
     named = _named_models(models)

@@ -37,6 +37,12 @@ MAX_SIMULATE_RECORDS = 1_000_000
 #: a source record whose peak exceeds this in its declared units (m/s² unless said otherwise)
 #: is taken for counts: the largest recorded accelerations are ~40 m/s² (4 g)
 MAX_PHYSICAL_ACCELERATION_M_S2 = 50.0
+#: worker processes of one command (``--workers``, ``--num-workers``): more only forks
+#: processes that wait for each other (100,000 of them exhaust the machine before any work)
+MAX_WORKERS = 256
+#: ``heggs evaluate -n``: generated records per target and mode (each target's ensemble is held
+#: in memory; 100,000 asked for 27 GB)
+MAX_EVAL_RECORDS_PER_TARGET = 1000
 
 
 def check_window_bounds(window: "WindowConfig") -> None:
@@ -49,6 +55,38 @@ def check_window_bounds(window: "WindowConfig") -> None:
         raise ValueError(f"sampling rate {window.sampling_rate_hz:g} Hz (--rate / window.sampling_rate_hz) is out "
                          f"of range: must be > 0 and <= "
                          f"{MAX_SAMPLING_RATE_HZ:g} Hz (MAX_SAMPLING_RATE_HZ)")
+    # the window starts within a window length of the origin (NaN fails every comparison)
+    if not -MAX_WINDOW_LENGTH_S <= window.offset_s <= MAX_WINDOW_LENGTH_S:
+        raise ValueError(f"window offset {window.offset_s:g} s (--offset-s / window.offset_s) is out of range: "
+                         f"must be within +-{MAX_WINDOW_LENGTH_S:g} s of the origin (MAX_WINDOW_LENGTH_S)")
+    for flag, name, hz in (("--band-min", "band_min_hz", window.band_min_hz),
+                           ("--band-max", "band_max_hz", window.band_max_hz)):
+        if not 0 < hz < float("inf"):
+            raise ValueError(f"band edge {hz:g} Hz ({flag} / window.{name}) must be a finite number > 0")
+
+
+def check_eval_flags(cfg: "EvalConfig") -> None:
+    """Refuse evaluation settings that are nonsense or would exhaust memory, before any work
+    (ValueError naming the flag): ``-n`` within [1, :data:`MAX_EVAL_RECORDS_PER_TARGET`],
+    ``--n-boot`` >= 1, ``--max-targets`` >= 0 (0: all), ``--steps`` >= 1, ``--vs30`` a finite
+    velocity in (0, 5000] m/s."""
+    if not 1 <= cfg.n_records <= MAX_EVAL_RECORDS_PER_TARGET:
+        raise ValueError(f"-n/--n-records {cfg.n_records} is out of range: must be >= 1 and <= "
+                         f"{MAX_EVAL_RECORDS_PER_TARGET} per target and mode (MAX_EVAL_RECORDS_PER_TARGET)")
+    if cfg.n_boot < 1:
+        raise ValueError(f"--n-boot must be >= 1, got {cfg.n_boot}")
+    if cfg.max_targets < 0:
+        raise ValueError(f"--max-targets must be >= 0 (0: all), got {cfg.max_targets}")
+    if cfg.steps is not None and cfg.steps < 1:
+        raise ValueError(f"--steps must be >= 1, got {cfg.steps}")
+    if not 0 < cfg.v_s30_m_s <= 5000:
+        raise ValueError(f"--vs30 must be a finite velocity in (0, 5000] m/s, got {cfg.v_s30_m_s}")
+
+
+def check_workers(flag: str, n: int) -> None:
+    """Refuse a worker-process count below 1 or above :data:`MAX_WORKERS` (ValueError naming ``flag``)."""
+    if not 1 <= n <= MAX_WORKERS:
+        raise ValueError(f"{flag} {n} is out of range: must be >= 1 and <= {MAX_WORKERS} (MAX_WORKERS)")
 
 
 def check_count(flag: str, n: int, limit: int, force: bool, record_bytes: int | None = None) -> None:
@@ -215,13 +253,17 @@ def _merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def read_json(path: str | Path) -> dict[str, Any]:
+def read_json(path: str | Path, _chain: tuple[Path, ...] = ()) -> dict[str, Any]:
     """A config file as a dict, with ``"extends": "other.json"`` (relative to the file) resolved.
 
     The keys of the file override those of the file it extends; nested blocks (``model``) are
-    merged key by key, so a baseline config states only what differs from its base.
+    merged key by key, so a baseline config states only what differs from its base. A file
+    that extends itself, directly or through others, is a ``ValueError`` naming the cycle.
     """
     path = Path(path)
+    if path.resolve() in _chain:
+        names = " -> ".join(str(p) for p in (*_chain, path.resolve()))
+        raise ValueError(f"{path}: 'extends' forms a cycle ({names})")
     with open(path) as f:
         try:
             data = json.load(f)
@@ -236,7 +278,7 @@ def read_json(path: str | Path) -> dict[str, Any]:
         return data
     if not isinstance(base, str):
         raise ValueError(f"{path}: 'extends' must be a file name, got {base!r}")
-    return _merge(read_json(path.parent / base), data)
+    return _merge(read_json(path.parent / base, (*_chain, path.resolve())), data)
 
 
 def load(cls: type[T], path: str | Path) -> T:

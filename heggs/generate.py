@@ -254,6 +254,10 @@ class HEGGS:
         seeds = [int(s) for s in seeds]
         if len(seeds) != len(raw):
             raise ValueError(f"need one seed per condition row: {len(seeds)} seeds for {len(raw)} rows")
+        n_t = self.net.cfg.n_timesteps  # more sampler steps than diffusion steps only run longer
+        for flag, v in (("--steps", steps), ("--t-start", t_start)):
+            if v is not None and not 1 <= v <= n_t:
+                raise ValueError(f"{flag} {v} is out of range: must be within [1, {n_t}] (the model's diffusion steps)")
         c_all = self.normalizer.transform(raw).astype(np.float32)
         out = np.empty((len(raw), len(self.components), self.n_samples), dtype=np.float32)
         bar = tqdm(total=len(raw), desc="generating", unit="rec", disable=not progress)

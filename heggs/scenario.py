@@ -23,7 +23,7 @@ from obspy.geodetics import kilometers2degrees
 
 from .traveltimes import epicentral_distance_km
 
-from .config import DEFAULT_ORIGIN_TIME
+from .config import DEFAULT_ORIGIN_TIME, MAX_GENERATED_RECORDS
 
 #: Columns a scenario CSV must have (case-insensitive); optional ones follow.
 REQUIRED_COLUMNS = ("station_lat", "station_lon", "event_lat", "event_lon", "event_depth_km", "magnitude")
@@ -163,6 +163,8 @@ def read_scenarios(path: str | Path, default_records: int = 1, default_seed: int
     missing = [c for c in REQUIRED_COLUMNS if c not in df.columns]
     if missing:
         raise ScenarioError(f"scenario CSV {path} lacks column(s) {', '.join(missing)}; required: {', '.join(REQUIRED_COLUMNS)}")
+    if df.empty:  # a header alone wrote "0 file(s)" with exit status 0
+        raise ScenarioError(f"scenario CSV {path} has a header but no scenario rows")
     out: list[Target | ScenarioError] = []
     for i, rec in enumerate(df.to_dict("records"), start=1):
         rec.setdefault("n_records", default_records)
@@ -193,8 +195,16 @@ def section_targets(
     """
     if n_stations < 1:
         raise ScenarioError("section needs at least one station")
-    if max_distance_km <= 0:
-        raise ScenarioError("section max distance must be positive (km)")
+    n_targets = n_stations ** 2 if grid else n_stations
+    if n_targets > MAX_GENERATED_RECORDS:  # checked before any station is placed (a 5000² grid hung)
+        raise ScenarioError(f"section of {n_targets:,} virtual stations (--n-stations {n_stations}"
+                            f"{', --grid' if grid else ''}) is above the limit of {MAX_GENERATED_RECORDS:,} "
+                            "(MAX_GENERATED_RECORDS)")
+    if not 0 < max_distance_km < math.inf:
+        raise ScenarioError(f"section max distance (--max-distance) must be a finite number of km > 0, got "
+                            f"{max_distance_km}")
+    if not math.isfinite(azimuth_deg):
+        raise ScenarioError(f"section azimuth (--azimuth) must be a finite number of degrees, got {azimuth_deg}")
     targets = []
 
     def shifted(lat: float, lon: float, code: int) -> Target:

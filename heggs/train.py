@@ -100,7 +100,7 @@ def setup_distributed(device: str = "auto") -> DistInfo:
         device = "cuda" if torch.cuda.is_available() else "cpu"
     if device.startswith("cuda"):
         if not torch.cuda.is_available():
-            raise RuntimeError("--device cuda requested but torch sees no CUDA device (use --device cpu)")
+            raise ValueError(f"--device {device} requested but torch sees no CUDA device (use --device cpu)")
         dev = torch.device("cuda", local_rank if world > 1 or device == "cuda" else int(device.split(":")[1]))
         torch.cuda.set_device(dev)
     elif device == "cpu":
@@ -412,6 +412,8 @@ def check_config(cfg: TrainConfig, world_size: int = 1) -> None:
     """Raise ValueError with a clear message for inconsistent settings."""
     if cfg.batch_size < 1 or cfg.grad_accum < 1 or cfg.steps < 1:
         raise ValueError("batch_size, grad_accum and steps must be >= 1")
+    if not 0 < cfg.lr < math.inf:  # lr 0 trains nothing; NaN/inf stop at the first step
+        raise ValueError(f"learning rate (--lr / lr) must be a finite number > 0, got {cfg.lr}")
     if cfg.batch_size % (world_size * cfg.grad_accum):
         raise ValueError(
             f"batch_size {cfg.batch_size} (global, pairs per optimizer step) must be divisible by "

@@ -400,3 +400,166 @@ def test_malformed_catalog_is_one_line(tiny, tmp_path):
     res = _run(["ingest", tiny / "store", "--out", tmp_path / "s", "--catalog", bad, "--no-progress"])
     _assert_one_line_error(res, str(bad), "catalog")
     assert "--debug" not in res.output
+
+
+# ==============================================================================================
+# Re-run of the fault sweep (benchmarks/fault_sweep.py, docs/fault-sweep.md): what it found
+# ==============================================================================================
+
+
+@pytest.mark.parametrize("flag, value, needle", [
+    ("--offset-s", "nan", "--offset-s"), ("--offset-s", "inf", "--offset-s"), ("--offset-s", "-1e9", "--offset-s"),
+    ("--band-min", "nan", "--band-min"), ("--band-max", "inf", "--band-max"),
+])
+def test_sweep_ingest_window_flags_nan_inf_absurd_are_refused(tmp_path, flag, value, needle):
+    """Were accepted: every record then skipped (or filtered with a NaN corner), exit 0."""
+    (tmp_path / "in").mkdir()
+    res = _run(["ingest", tmp_path / "in", "--out", tmp_path / "store", flag, value, "--no-progress"])
+    _assert_one_line_error(res, needle)
+    assert not (tmp_path / "store").exists()
+
+
+def test_sweep_worker_counts_are_bounded_before_any_process_starts(tiny, tmp_path):
+    """``ingest --workers 100000`` forked processes until the 120 s timeout (a hang)."""
+    t0 = time.perf_counter()
+    res = _run(["ingest", tiny / "store", "--out", tmp_path / "s", "--workers", str(C.MAX_WORKERS + 1),
+                "--no-progress"])
+    _assert_one_line_error(res, "--workers", "MAX_WORKERS")
+    assert time.perf_counter() - t0 < 20 and not (tmp_path / "s").exists()
+    res = _run(["simulate", "--out", tmp_path / "sim", "--n-events", "2", "--n-stations", "2", "--region",
+                "35,36,-118,-117", "--workers", str(C.MAX_WORKERS + 1), "--no-progress"])
+    _assert_one_line_error(res, "--workers", "MAX_WORKERS")
+
+
+def test_sweep_fifo_given_as_the_input_is_reported_as_a_special_file(tmp_path):
+    """Was reported as "no such file or folder"."""
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+    res = _run(["ingest", fifo, "--out", tmp_path / "s", "--no-progress"])
+    assert res.exit_code == 0, res.output
+    report = (tmp_path / "s" / "ingest_report.csv").read_text()
+    assert "special file" in report and "no such file" not in report
+
+
+def test_sweep_config_extending_itself_is_one_line(tmp_path):
+    """Was a RecursionError ('run with --debug')."""
+    (tmp_path / "a.json").write_text('{"extends": "b.json"}')
+    (tmp_path / "b.json").write_text('{"extends": "a.json", "steps": 3}')
+    res = _run(["train", "--data", tmp_path, "--out", tmp_path / "run", "--config", tmp_path / "a.json"])
+    line = _assert_one_line_error(res, "a.json", "cycle")
+    assert "RecursionError" not in line and "--debug" not in line
+
+
+def test_sweep_simulate_magnitude_limits_must_be_finite_and_physical(tmp_path):
+    """``--mag-max inf`` was accepted (unbounded Gutenberg-Richter magnitudes)."""
+    for lo, hi in (("3", "inf"), ("-5", "4")):
+        res = _run(["simulate", "--out", tmp_path / "sim", "--n-events", "2", "--n-stations", "2", "--region",
+                    "35,36,-118,-117", "--mag-min", lo, "--mag-max", hi, "--no-progress"])
+        _assert_one_line_error(res, "--mag-min/--mag-max", "9.5")
+        assert not (tmp_path / "sim").exists()
+
+
+@pytest.mark.parametrize("bad", ["{oops", "", "dir"])
+def test_sweep_gmprocess_bad_event_json_is_a_reported_skip(tmp_path, bad):
+    """A malformed event.json was ignored without a word; one that is a folder ended the
+    whole ingest ("Is a directory")."""
+    from heggs.ingest.gmprocess import gmprocess_records
+    from heggs.ingest.records import Skip
+
+    ev = tmp_path / "gm" / "ev1"
+    ev.mkdir(parents=True)
+    st = Stream([Trace(np.zeros(500, dtype=np.float32), header={"network": "XX", "station": "A", "channel": f"HN{c}",
+                                                                  "sampling_rate": 25.0, "starttime": ORIGIN})
+                 for c in "ENZ"])
+    st.write(str(ev / "XX.A.mseed"), format="MSEED")
+    if bad == "dir":
+        (ev / "event.json").mkdir()
+    else:
+        (ev / "event.json").write_text(bad)
+    items = list(gmprocess_records(tmp_path / "gm"))
+    skips = [i for i in items if isinstance(i, Skip) and i.origin.endswith("event.json")]
+    assert len(skips) == 1, items
+    assert len(items) == 2  # the record goes on
+
+
+@pytest.mark.parametrize("lr", ["0", "nan", "inf"])
+def test_sweep_learning_rate_must_be_finite_and_positive(tiny, tmp_path, lr):
+    """``--lr 0`` trained nothing with exit 0; ``--lr inf`` ran until the NaN stop."""
+    res = _run(["train", "--data", tiny / "store", "--out", tmp_path / "run", "--preset", "tiny", "--steps", "2",
+                "--batch-size", "2", "--lr", lr, "--device", "cpu", "--no-progress"])
+    _assert_one_line_error(res, "--lr")
+    assert not (tmp_path / "run" / "checkpoints").exists()
+
+
+def test_sweep_cuda_device_without_cuda_is_a_plain_one_line_error(tiny, tmp_path, monkeypatch):
+    """Was 'RuntimeError: ... (run with --debug for the traceback)'."""
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    res = _run(["train", "--data", tiny / "store", "--out", tmp_path / "run", "--preset", "tiny", "--steps", "2",
+                "--batch-size", "2", "--device", "cuda:7", "--no-progress"])
+    line = _assert_one_line_error(res, "--device cuda:7", "--device cpu")
+    assert "RuntimeError" not in line and "--debug" not in line
+
+
+@pytest.mark.parametrize("flag, value, needle", [
+    ("--device", "bogus", "--device 'bogus'"),  # was 'RuntimeError: ... (run with --debug ...)'
+    ("--steps", "1000000", "--steps 1000000"),  # ran 1000 sampler steps per record past the 120 s timeout
+    ("--t-start", "-1", "--t-start -1"),  # was accepted and ignored
+])
+def test_sweep_generate_device_and_sampler_flags_are_one_line(tiny, tmp_path, flag, value, needle):
+    res = _run(_gen_args(tiny / "run", tmp_path / "gen", flag, value))
+    line = _assert_one_line_error(res, needle)
+    assert "--debug" not in line
+    assert not list((tmp_path / "gen").glob("*.mseed"))
+
+
+@pytest.mark.parametrize("flag, value", [("--max-distance", "inf"), ("--azimuth", "nan")])
+def test_sweep_section_geometry_must_be_finite(tiny, tmp_path, flag, value):
+    """``--max-distance inf`` was 'error: math domain error'; ``--azimuth nan`` failed only in the network."""
+    res = _run(["generate", "--model", tiny / "run", "--event", GEN_EVENT, "--section", "--out", tmp_path / "gen",
+                "--no-progress", "--no-png", flag, value])
+    _assert_one_line_error(res, flag)
+
+
+def test_sweep_huge_section_grid_is_refused_before_placing_stations(tiny, tmp_path):
+    """``--section --grid --n-stations 5000`` (25 million stations) ran past the 120 s timeout."""
+    t0 = time.perf_counter()
+    res = _run(["generate", "--model", tiny / "run", "--event", GEN_EVENT, "--section", "--grid", "--n-stations",
+                "5000", "--out", tmp_path / "gen", "--no-progress", "--no-png"])
+    _assert_one_line_error(res, "--n-stations 5000", "MAX_GENERATED_RECORDS")
+    assert time.perf_counter() - t0 < 60
+
+
+def test_sweep_simulate_single_record_never_overwrites_an_existing_file(tmp_path):
+    """``heggs simulate --out keep.mseed --event ... --station ...`` replaced the file (data loss)."""
+    keep = tmp_path / "keep.mseed"
+    keep.write_bytes(b"precious")
+    args = ["simulate", "--out", keep, "--event", "34,-117,8,4", "--station", "34.2,-117", "--no-progress"]
+    _assert_one_line_error(_run(args), str(keep), "--overwrite")
+    assert keep.read_bytes() == b"precious"
+    res = _run([*args, "--overwrite"])
+    assert res.exit_code == 0, res.output
+    assert keep.read_bytes() != b"precious"
+
+
+@pytest.mark.parametrize("flag, value, needle", [
+    ("--n-boot", "0", "--n-boot"), ("--max-targets", "-1", "--max-targets"), ("--vs30", "nan", "--vs30"),
+    ("--vs30", "-1", "--vs30"), ("-n", "100000", "MAX_EVAL_RECORDS_PER_TARGET"),  # was a 27 GB MemoryError
+    ("--gmpe", "BOGUS", "--gmpe"),  # was 'ImportError: ...' after the whole evaluation
+])
+def test_sweep_evaluate_flags_are_checked_before_any_work(tiny, tmp_path, flag, value, needle):
+    """These ran the whole evaluation (past the 120 s timeout) before failing or accepting nonsense."""
+    t0 = time.perf_counter()
+    res = _run(["evaluate", "--model", tiny / "run", "--data", tiny / "store", "--out", tmp_path / "ev",
+                "--picker", "classical", "--no-sweep", "--no-progress", flag, value])
+    line = _assert_one_line_error(res, needle)
+    assert "--debug" not in line and time.perf_counter() - t0 < 30
+    assert not (tmp_path / "ev").exists()
+
+
+def test_sweep_scenario_csv_with_only_a_header_is_refused(tiny, tmp_path):
+    """Wrote "0 file(s)" with exit status 0."""
+    csv = tmp_path / "s.csv"
+    csv.write_text("station_lat,station_lon,event_lat,event_lon,event_depth_km,magnitude\n")
+    res = _run(["generate", "--model", tiny / "run", "--scenarios", csv, "--out", tmp_path / "gen", "--no-progress",
+                "--no-png"])
+    _assert_one_line_error(res, "no scenario rows")

@@ -165,7 +165,11 @@ def scan_archive(
             yield from _scan_folder(root.parent, [root], global_inv, global_events, [], [])
             continue
         if not root.is_dir():
-            yield Skip(str(root), "unreadable file", "no such file or folder")
+            if os.path.lexists(root):  # a FIFO, socket or device given as the input: never opened
+                yield Skip(str(root), "special file", "not a regular file (FIFO, socket, device or dangling link); "
+                           "not opened")
+            else:
+                yield Skip(str(root), "unreadable file", "no such file or folder")
             continue
         # folder -> (inventories, events) found in it, inherited by sub-folders
         inherited: dict[Path, tuple[list[Inventory], list[EventInfo]]] = {}

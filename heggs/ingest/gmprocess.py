@@ -27,7 +27,6 @@ label them with a 45 Hz band edge, and a RawRecord cannot yet carry a pre-applie
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import warnings
@@ -64,10 +63,9 @@ def gmprocess_catalog(root: str | Path) -> list[EventInfo]:
     root = Path(root)
     out: list[EventInfo] = []
     for p in sorted(root.rglob("event.json")):
-        try:
-            out.append(read_event_json(p))
-        except (ValueError, KeyError, json.JSONDecodeError):
-            continue
+        got = read_or_skip(p, read_event_json)  # reported by gmprocess_records
+        if not isinstance(got, Skip):
+            out.append(got)
     for p in sorted(root.rglob("*.csv")):
         if "reference" in p.relative_to(root).parts:
             continue
@@ -152,10 +150,9 @@ def _folder_candidates(folder: Path, root: Path, catalog: dict[str, EventInfo]) 
     out = []
     ej = _nearest_event_json(folder, root)
     if ej is not None:
-        try:
-            out.append(read_event_json(ej))
-        except (ValueError, KeyError, json.JSONDecodeError):
-            pass
+        got = read_or_skip(ej, read_event_json)  # reported once by gmprocess_records
+        if not isinstance(got, Skip):
+            out.append(got)
     d = folder
     while d != root and d.parent != d:
         if d.name in catalog:
@@ -200,6 +197,10 @@ def gmprocess_records(root: str | Path, sac_units: str = "g") -> Iterator[Item]:
     """
     root = Path(root)
     catalog = {e.event_id: e for e in gmprocess_catalog(root)}
+    for p in sorted(root.rglob("event.json")):  # a malformed side file is a reported skip
+        got = read_or_skip(p, read_event_json, reason="unreadable event file")
+        if isinstance(got, Skip) and "reference" not in p.relative_to(root).parts:
+            yield got
     for dirpath, dirnames, filenames in os.walk(root):
         dirnames[:] = sorted(d for d in dirnames if d != "reference")
         folder = Path(dirpath)

@@ -34,7 +34,7 @@ import numpy as np
 
 from .canonical import Processed, process_record, theoretical_travel_times, travel_time_table
 from .catalog import Catalog, merge_duplicates
-from ..config import IngestConfig, to_dict
+from ..config import IngestConfig, check_workers, to_dict
 from ..folders import FolderError, claim
 from .records import EventInfo, RawRecord, Skip
 from ..store import StoreWriter, assign_splits
@@ -225,6 +225,7 @@ def ingest(
     ``ingest_summary.json`` (counts) and ``ingest_config.json``.
     """
     cfg = cfg or IngestConfig()
+    check_workers("--workers", workers)  # before any work: 100,000 forked workers hang the machine
     out = Path(out)
     inputs = [str(p) for p in inputs if p is not None]
     with claim(out, "store", inputs, overwrite):

@@ -52,6 +52,8 @@ def gutenberg_richter(u, mag_min: float, mag_max: float, b_value: float = 1.0) -
     """Truncated Gutenberg–Richter magnitudes from uniform numbers ``u`` (n,) in [0, 1)."""
     if not mag_max > mag_min:
         raise ValueError(f"mag_max ({mag_max}) must exceed mag_min ({mag_min})")
+    if not (-2.0 <= mag_min and mag_max <= 9.5):  # the simulator's magnitude range (simulator.simulate_records)
+        raise ValueError(f"magnitudes must lie within Mw [-2, 9.5] (--mag-min/--mag-max), got [{mag_min}, {mag_max}]")
     if not b_value > 0:
         raise ValueError(f"b-value must be positive, got {b_value}")
     beta = b_value * math.log(10.0)

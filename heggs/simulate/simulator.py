@@ -34,7 +34,7 @@ import numpy as np
 import pandas as pd
 
 from .. import __version__
-from ..config import SimulateConfig, to_dict
+from ..config import SimulateConfig, check_workers, to_dict
 from ..folders import check_output, claim
 from ..store import UNITS_PHYSICAL, StoreWriter, assign_splits
 from .stochastic import corner_frequency_hz, effective_radiation, radiation_pattern, synthesize
@@ -303,8 +303,7 @@ def simulate_store(
     from tqdm.auto import tqdm
 
     cfg = cfg or SimulateConfig()
-    if workers < 1:
-        raise ValueError(f"workers must be >= 1, got {workers}")
+    check_workers("--workers", workers)
     w = cfg.window
     check_output(out, "store", inputs, overwrite)
     pairs, skipped = select_pairs(events, stations, cfg)
