@@ -439,9 +439,10 @@ def test_sweep_fifo_given_as_the_input_is_reported_as_a_special_file(tmp_path):
     fifo = tmp_path / "pipe"
     os.mkfifo(fifo)
     res = _run(["ingest", fifo, "--out", tmp_path / "s", "--no-progress"])
-    assert res.exit_code == 0, res.output
-    report = (tmp_path / "s" / "ingest_report.csv").read_text()
-    assert "special file" in report and "no such file" not in report
+    # nothing else to ingest: one line naming the skip reason, nothing written
+    assert res.exit_code == 1 and "Traceback" not in res.output, res.output
+    assert "special file" in res.output and "no such file" not in res.output
+    assert not (tmp_path / "s").exists()
 
 
 def test_sweep_config_extending_itself_is_one_line(tmp_path):

@@ -272,8 +272,12 @@ def test_new_options_default_off():
 
 
 def test_default_model_state_dict_keys_and_shapes_unchanged():
+    """The shipped default loads strictly with exactly its stored keys and shapes, and a model of
+    the first default's config (configs/default.json: every v2 option off) builds none of the v2
+    parts, so checkpoints written before the options existed still load."""
     from safetensors.torch import load_file
 
+    from heggs import config as C
     from heggs.checkpoint import load_checkpoint
 
     info = json.loads((DEFAULT_MODEL / "checkpoint.json").read_text())
@@ -283,9 +287,10 @@ def test_default_model_state_dict_keys_and_shapes_unchanged():
     mine = net.state_dict()
     assert set(mine) == set(stored)
     assert all(tuple(mine[k].shape) == tuple(stored[k].shape) for k in mine)
-    net, _, _ = load_checkpoint(DEFAULT_MODEL)  # strict load
-    assert net.level is None and net.unet.extra_channels == 0 and net.eta.extra_channels == 0
-    assert net.cfg.phase_iterations == 0
+    load_checkpoint(DEFAULT_MODEL)  # strict load
+    legacy = HEGGSNet(C.load(C.TrainConfig, Path(__file__).resolve().parents[1] / "configs" / "default.json").model)
+    assert legacy.level is None and legacy.unet.extra_channels == 0 and legacy.eta.extra_channels == 0
+    assert legacy.cfg.phase_iterations == 0
 
 
 def test_random_phase_init_is_seeded_per_row():

@@ -325,8 +325,10 @@ def test_cli_store_and_single_record(tmp_path):
     assert stream[0].stats.starttime == UTCDateTime("2021-06-01T12:00:00") and stream[0].stats.npts == 6000
     w, _ = sim.simulate_record(34.0, -118.0, 10.0, 5.0, 34.4, -118.0, seed=0)
     np.testing.assert_array_equal(stream.select(channel="HNZ")[0].data, w[2])
-    for args, msg in ((["--event", "95,-118,10,5", "--station", "34,-118", "--out", str(out)], "latitude"),
-                      (["--event", "34,-118,10", "--station", "34,-118", "--out", str(out)], "4 comma"),
+    new = str(tmp_path / "two.mseed")
+    for args, msg in ((["--event", "95,-118,10,5", "--station", "34,-118", "--out", new], "latitude"),
+                      (["--event", "34,-118,10", "--station", "34,-118", "--out", new], "4 comma"),
+                      (["--event", "34,-118,10,5", "--station", "34.4,-118", "--out", str(out)], "--overwrite"),
                       (["--out", str(tmp_path / "x"), "--n-events", "3", "--n-stations", "2"], "--region"),
                       (["--out", str(tmp_path / "x"), "--catalog", str(cat), "--n-events", "3", "--n-stations", "2",
                         "--region", "0,1,0,1"], "exactly one")):
