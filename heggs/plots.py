@@ -309,6 +309,18 @@ def _section_handles(label: str, overlay_label: str | None, p: bool, s: bool, pa
     return handles
 
 
+def _section_arrays(waveforms, distances_km, name: str) -> tuple[np.ndarray, np.ndarray]:
+    """``(waveforms (n, n_components, n_samples), distances_km (n,))`` as float64, or a
+    ValueError naming ``name`` when the shapes do not fit a record section."""
+    w = np.asarray(waveforms, dtype=np.float64)
+    if w.ndim != 3:
+        raise ValueError(f"{name}: records must be (n, n_components, n_samples), got shape {w.shape}")
+    dist = np.asarray(distances_km, dtype=np.float64)
+    if dist.shape != (w.shape[0],):
+        raise ValueError(f"distances_km must have shape ({w.shape[0]},), got {dist.shape}")
+    return w, dist
+
+
 def plot_record_section(
     waveforms: np.ndarray,
     distances_km: Sequence[float],
@@ -342,13 +354,8 @@ def plot_record_section(
     scale : trace height relative to the default (0.6 of the mean distance spacing).
     Panels are drawn with :func:`draw_record_section`.
     """
-    w = np.asarray(waveforms, dtype=np.float64)
-    if w.ndim != 3:
-        raise ValueError(f"waveforms must be (n, n_components, n_samples), got shape {w.shape}")
+    w, dist = _section_arrays(waveforms, distances_km, "waveforms")
     n, _, ns = w.shape
-    dist = np.asarray(distances_km, dtype=np.float64)
-    if dist.shape != (n,):
-        raise ValueError(f"distances_km must have shape ({n},), got {dist.shape}")
     if overlay is not None and np.shape(overlay) != w.shape:
         raise ValueError(f"overlay shape {np.shape(overlay)} != waveforms shape {w.shape}")
     missing = [c for c in show if c not in components]
@@ -440,13 +447,8 @@ def plot_section_panels(
     ref = panels[ref_name]
     if ref is None:
         raise ValueError(f"the reference set {ref_name!r} must hold records")
-    ref = np.asarray(ref, dtype=np.float64)
-    if ref.ndim != 3:
-        raise ValueError(f"{ref_name}: records must be (n, n_components, n_samples), got shape {ref.shape}")
+    ref, dist = _section_arrays(ref, distances_km, ref_name)
     n, _, ns = ref.shape
-    dist = np.asarray(distances_km, dtype=np.float64)
-    if dist.shape != (n,):
-        raise ValueError(f"distances_km must have shape ({n},), got {dist.shape}")
     for k, v in panels.items():
         if v is not None and np.shape(v) != ref.shape:
             raise ValueError(f"{k}: shape {np.shape(v)} != {ref_name} shape {ref.shape}")
